@@ -1,0 +1,60 @@
+"""raw_sheet and yaml_spec: the workbook, validated, and the per-theme YAML spec."""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from ..domain.models import ThemeSpec, Workbook
+from ..domain.spec import build_theme_specs, write_specs
+from ..domain.workbook import read_workbook, workbook_to_dataframes
+from ..partitions import theme_partitions
+from ..resources.files import ArtifactStoreResource, WorkbookResource
+from ..resources.store import CorrectionStoreResource
+
+
+@dg.asset(group_name="data", kinds={"excel", "postgres"})
+def raw_sheet(
+    context: dg.AssetExecutionContext,
+    workbook: WorkbookResource,
+    store: CorrectionStoreResource,
+) -> dg.MaterializeResult[Workbook]:
+    """The workbook read and validated; its themes registered as partitions.
+
+    A bad workbook fails here with every problem named by sheet, row and column, before
+    anything is written.
+    """
+    book = read_workbook(workbook.path)
+    store.get_store().replace_reference_data(book)
+    known = set(context.instance.get_dynamic_partitions(theme_partitions.name))
+    new_themes = [name for name in book.theme_names if name not in known]
+    if new_themes:
+        context.instance.add_dynamic_partitions(theme_partitions.name, new_themes)
+    frames = workbook_to_dataframes(book)
+    return dg.MaterializeResult(
+        value=book,
+        metadata={
+            "workbook": dg.MetadataValue.path(workbook.path),
+            "themes": dg.MetadataValue.json(book.theme_names),
+            "new_themes": dg.MetadataValue.json(new_themes),
+            **{f"rows_{sheet}": len(frame) for sheet, frame in frames.items()},
+            "preview_theme": dg.MetadataValue.md(frames["theme"].to_markdown(index=False)),
+        },
+    )
+
+
+@dg.asset(group_name="data", kinds={"yaml"})
+def yaml_spec(
+    raw_sheet: Workbook, artifacts: ArtifactStoreResource
+) -> dg.MaterializeResult[dict[str, ThemeSpec]]:
+    """One validated YAML spec per theme: what that theme's prompts are built from."""
+    specs = build_theme_specs(raw_sheet)
+    directory = artifacts.path("yaml_spec")
+    paths = write_specs(specs, directory)
+    return dg.MaterializeResult(
+        value=specs,
+        metadata={
+            "directory": dg.MetadataValue.path(str(directory)),
+            "files": len(paths),
+            "themes": dg.MetadataValue.json(sorted(specs)),
+        },
+    )

@@ -1,0 +1,49 @@
+"""The one Definitions object of the Correctly code location.
+
+Every resource has an embedded default that needs no setup; setting an environment
+variable points it at the production part instead (see README, "Configuration").
+"""
+
+from __future__ import annotations
+
+import os
+
+import dagster as dg
+from dagster_openai import OpenAIResource
+
+from .assets import generation, prompts, split, workbook
+from .resources.embedder import SentenceEmbedderResource
+from .resources.files import ArtifactStoreResource, WorkbookResource
+from .resources.store import CorrectionStoreResource
+from .resources.text_generator import TextGeneratorResource
+
+
+def _from_env(field: str, variable: str) -> dict[str, dg.EnvVar]:
+    """`{field: EnvVar(variable)}` when the variable is set, else nothing, so the field keeps
+    its embedded default. Values are read at run time and stay out of code and metadata."""
+    return {field: dg.EnvVar(variable)} if os.environ.get(variable) else {}
+
+
+def build_resources() -> dict[str, dg.ConfigurableResource]:
+    openai = (
+        OpenAIResource(api_key=dg.EnvVar("OPENAI_API_KEY"), **_from_env("base_url", "OPENAI_BASE_URL"))
+        if os.environ.get("OPENAI_API_KEY")
+        else None
+    )
+    return {
+        "workbook": WorkbookResource(**_from_env("path", "CORRECTLY_WORKBOOK")),
+        "artifacts": ArtifactStoreResource(**_from_env("root", "CORRECTLY_ARTIFACTS_DIR")),
+        "store": CorrectionStoreResource(**_from_env("database_url", "CORRECTLY_DATABASE_URL")),
+        "text_generator": TextGeneratorResource(
+            openai=openai, **_from_env("model", "CORRECTLY_LLM_MODEL")
+        ),
+        "embedder": SentenceEmbedderResource(),
+    }
+
+
+data_assets = dg.load_assets_from_modules([workbook, prompts, generation, split])
+
+defs = dg.Definitions(
+    assets=data_assets,
+    resources=build_resources(),
+)

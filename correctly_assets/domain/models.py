@@ -1,0 +1,142 @@
+"""Records passed between the pipeline's stages.
+
+Plain pydantic models: no Dagster import, so every stage is testable alone and the
+same records are what the assets pickle, what the store writes and what tests build.
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class _Record(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class ScriptType(_Record):
+    name: str
+    description: str
+
+
+class Speaker(_Record):
+    name: str
+    description: str
+
+
+class Style(_Record):
+    name: str
+    description: str
+
+
+class Theme(_Record):
+    name: str  # a partition key: lower-case letters, digits and "_"
+    title: str
+    description: str
+
+
+class KeyExpression(_Record):
+    theme: str
+    expression: str
+    meaning: str
+
+
+class InstructionPrompt(_Record):
+    name: str
+    script_type: str
+    template: str  # str.format template; placeholders listed in prompts.PLACEHOLDERS
+
+
+class ExampleSentence(_Record):
+    """A clean, native-like passage for a theme, with its Korean translation."""
+
+    theme: str
+    text: str
+    korean: str
+
+
+class Workbook(_Record):
+    """Everything the workbook holds, validated."""
+
+    script_types: tuple[ScriptType, ...]
+    speakers: tuple[Speaker, ...]
+    styles: tuple[Style, ...]
+    themes: tuple[Theme, ...]
+    key_expressions: tuple[KeyExpression, ...]
+    instruction_prompts: tuple[InstructionPrompt, ...]
+    examples: tuple[ExampleSentence, ...]
+
+    @property
+    def theme_names(self) -> list[str]:
+        return [t.name for t in self.themes]
+
+
+class ThemeSpec(_Record):
+    """The YAML spec for one theme: what prompts for that theme are built from."""
+
+    theme: Theme
+    script_types: tuple[ScriptType, ...]
+    speakers: tuple[Speaker, ...]
+    styles: tuple[Style, ...]
+    key_expressions: tuple[KeyExpression, ...] = Field(min_length=1)
+    instruction_prompts: tuple[InstructionPrompt, ...] = Field(min_length=1)
+    examples: tuple[ExampleSentence, ...] = Field(min_length=1)
+
+
+class PromptExample(_Record):
+    """One rendered instruction prompt for a (date, theme) partition."""
+
+    prompt_id: str  # stable: "<date>|<theme>|<index>"
+    date: str
+    theme: str
+    index: int
+    instruction_prompt: str
+    script_type: str
+    speaker: str
+    style: str
+    key_expression: str
+    passage: str  # the clean passage the prompt asks the model to rewrite with errors
+    passage_korean: str
+    prompt: str  # the full text sent to the model
+
+
+class CorrectionPoint(_Record):
+    number: int
+    before: str
+    after: str
+    explanation: str
+
+
+class ParsedAnswer(_Record):
+    before: str
+    after: str
+    translation: str
+    points: tuple[CorrectionPoint, ...]
+
+
+class GeneratedText(_Record):
+    """A model's answer to one prompt; rejected answers are kept with their reason."""
+
+    prompt_id: str
+    date: str
+    theme: str
+    raw_answer: str
+    model: str
+    parsed: ParsedAnswer | None = None
+    rejection_reason: str | None = None
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+    @property
+    def accepted(self) -> bool:
+        return self.parsed is not None
+
+
+class TrainExample(_Record):
+    """One chat-format example of the train or validation split."""
+
+    prompt_id: str
+    date: str
+    theme: str
+    split: str  # "train" or "validation"
+    group: str  # near-duplicate group; a group never straddles the split
+    messages: tuple[dict[str, str], ...]

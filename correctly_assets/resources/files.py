@@ -1,0 +1,36 @@
+"""Where inputs are read from and artifacts are written to."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Optional
+
+import dagster as dg
+
+SAMPLE_WORKBOOK = Path(__file__).resolve().parent.parent / "data" / "sample_workbook.xlsx"
+
+
+def dagster_home() -> Path:
+    return Path(os.environ.get("DAGSTER_HOME") or ".dagster_home").resolve()
+
+
+class WorkbookResource(dg.ConfigurableResource):
+    """The Excel workbook the pipeline starts from (the shipped sample by default)."""
+
+    path: str = str(SAMPLE_WORKBOOK)
+
+
+class ArtifactStoreResource(dg.ConfigurableResource):
+    """A directory for files people and later steps read: YAML specs, JSONL splits.
+
+    Default: `$DAGSTER_HOME/correctly/artifacts`; in production a shared volume.
+    """
+
+    root: Optional[str] = None
+
+    def path(self, *parts: str) -> Path:
+        base = Path(self.root) if self.root else dagster_home() / "correctly" / "artifacts"
+        target = base.joinpath(*parts)
+        target.mkdir(parents=True, exist_ok=True)
+        return target

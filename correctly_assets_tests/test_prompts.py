@@ -1,0 +1,39 @@
+from correctly_assets.domain.models import (
+    ExampleSentence, InstructionPrompt, KeyExpression, ScriptType, Speaker, Style, Theme, ThemeSpec,
+)
+from correctly_assets.domain.prompts import extract_passage, render_prompts, template_fields
+
+SPEC = ThemeSpec(
+    theme=Theme(name="travel", title="Travel", description="trips and holidays"),
+    script_types=(ScriptType(name="diary", description="a diary entry"),),
+    speakers=(Speaker(name="Minji", description="a university student"),
+              Speaker(name="Junho", description="an office worker")),
+    styles=(Style(name="casual", description="relaxed"),),
+    key_expressions=(KeyExpression(theme="travel", expression="check in", meaning="register at a hotel"),),
+    instruction_prompts=(InstructionPrompt(
+        name="diary_prompt", script_type="diary",
+        template="You are {speaker}. Write {script_type} about {theme} using \"{key_expression}\"."),),
+    examples=tuple(ExampleSentence(theme="travel", text=f"We took train number {i} to Busan.",
+                                   korean=f"우리는 {i}번 기차를 타고 부산에 갔다.") for i in range(4)),
+)
+
+
+def test_batch_is_a_function_of_partition_only():
+    first = render_prompts(SPEC, "2026-03-01", 4)
+    assert first == render_prompts(SPEC, "2026-03-01", 4)
+    assert first != render_prompts(SPEC, "2026-03-02", 4)
+    assert [p.prompt_id for p in first] == [f"2026-03-01|travel|{i:04d}" for i in range(4)]
+
+
+def test_no_passage_repeats_until_all_are_used():
+    prompts = render_prompts(SPEC, "2026-03-01", 4)
+    assert len({p.passage for p in prompts}) == 4
+
+
+def test_prompt_carries_fields_and_passage():
+    prompt = render_prompts(SPEC, "2026-03-01", 1)[0]
+    assert "a diary entry" in prompt.prompt and "check in" in prompt.prompt
+    assert "[Correction Points]" in prompt.prompt
+    assert extract_passage(prompt.prompt) == (prompt.passage, prompt.passage_korean)
+    assert template_fields(SPEC.instruction_prompts[0].template) == {
+        "speaker", "script_type", "theme", "key_expression"}
