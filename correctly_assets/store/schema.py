@@ -1,0 +1,149 @@
+"""Tables of the correction store.
+
+Reference tables hold the workbook as last read, in workbook order (`position`). The
+partitioned tables hold one (date, theme) partition's rows each, replaced as a whole when
+the partition is re-materialised; they carry no foreign keys to the reference tables so a
+new workbook never has to delete history.
+"""
+
+from __future__ import annotations
+
+from pgvector.sqlalchemy import Vector
+from sqlalchemy import (
+    CheckConstraint,
+    Column,
+    Date,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    Table,
+    Text,
+    UniqueConstraint,
+    func,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+
+EMBEDDING_DIMENSIONS = 384  # all-MiniLM-L6-v2
+
+metadata = MetaData()
+
+
+def _named_description(name: str) -> Table:
+    return Table(
+        name,
+        metadata,
+        Column("name", Text, primary_key=True),
+        Column("description", Text, nullable=False),
+        Column("position", Integer, nullable=False),
+    )
+
+
+script_type = _named_description("script_type")
+speaker = _named_description("speaker")
+style = _named_description("style")
+
+theme = Table(
+    "theme",
+    metadata,
+    Column("name", Text, primary_key=True),
+    Column("title", Text, nullable=False),
+    Column("description", Text, nullable=False),
+    Column("position", Integer, nullable=False),
+)
+
+key_expression = Table(
+    "key_expression",
+    metadata,
+    Column("position", Integer, primary_key=True, autoincrement=False),
+    Column("theme", Text, ForeignKey("theme.name"), nullable=False),
+    Column("expression", Text, nullable=False),
+    Column("meaning", Text, nullable=False),
+)
+
+instruction_prompt = Table(
+    "instruction_prompt",
+    metadata,
+    Column("name", Text, primary_key=True),
+    Column("script_type", Text, ForeignKey("script_type.name"), nullable=False),
+    Column("template", Text, nullable=False),
+    Column("position", Integer, nullable=False),
+)
+
+# The workbook's clean example passages, with their Korean translations.
+sentence = Table(
+    "sentence",
+    metadata,
+    Column("position", Integer, primary_key=True, autoincrement=False),
+    Column("theme", Text, ForeignKey("theme.name"), nullable=False),
+    Column("text", Text, nullable=False),
+    Column("korean", Text, nullable=False),
+)
+
+example = Table(
+    "example",
+    metadata,
+    Column("prompt_id", Text, primary_key=True),
+    Column("date", Date, nullable=False),
+    Column("theme", Text, nullable=False),
+    Column("index", Integer, nullable=False),
+    Column("instruction_prompt", Text, nullable=False),
+    Column("script_type", Text, nullable=False),
+    Column("speaker", Text, nullable=False),
+    Column("style", Text, nullable=False),
+    Column("key_expression", Text, nullable=False),
+    Column("passage", Text, nullable=False),
+    Column("passage_korean", Text, nullable=False),
+    Column("prompt", Text, nullable=False),
+    UniqueConstraint("date", "theme", "index", name="uq_example_partition_index"),
+    Index("ix_example_date_theme", "date", "theme"),
+)
+
+# A rejected answer keeps its raw text and reason; its parsed columns and embedding are NULL.
+generated_text = Table(
+    "generated_text",
+    metadata,
+    Column("prompt_id", Text, primary_key=True),
+    Column("date", Date, nullable=False),
+    Column("theme", Text, nullable=False),
+    Column("model", Text, nullable=False),
+    Column("raw_answer", Text, nullable=False),
+    Column("before_text", Text),
+    Column("after_text", Text),
+    Column("translation", Text),
+    Column("points", JSONB(none_as_null=True)),
+    Column("rejection_reason", Text),
+    Column("prompt_tokens", Integer, nullable=False),
+    Column("completion_tokens", Integer, nullable=False),
+    Column("embedding", Vector(EMBEDDING_DIMENSIONS)),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    CheckConstraint(
+        "(before_text IS NULL) = (after_text IS NULL) "
+        "AND (before_text IS NULL) = (translation IS NULL) "
+        "AND (before_text IS NULL) = (points IS NULL)",
+        name="ck_generated_text_parsed_all_or_nothing",
+    ),
+    Index("ix_generated_text_date_theme", "date", "theme"),
+    Index(
+        "ix_generated_text_embedding_hnsw",
+        "embedding",
+        postgresql_using="hnsw",
+        postgresql_ops={"embedding": "vector_cosine_ops"},
+    ),
+)
+
+train = Table(
+    "train",
+    metadata,
+    Column("prompt_id", Text, primary_key=True),
+    Column("date", Date, nullable=False),
+    Column("theme", Text, nullable=False),
+    Column("split", Text, nullable=False),
+    Column("near_duplicate_group", Text, nullable=False),
+    Column("messages", JSONB, nullable=False),
+    CheckConstraint("split IN ('train', 'validation')", name="ck_train_split"),
+    Index("ix_train_date_theme", "date", "theme"),
+)
+
+PARTITIONED_TABLES = (example, generated_text, train)

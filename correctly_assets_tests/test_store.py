@@ -1,0 +1,237 @@
+import numpy as np
+import pytest
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import IntegrityError
+
+from correctly_assets.domain.models import (
+    CorrectionPoint,
+    ExampleSentence,
+    GeneratedText,
+    InstructionPrompt,
+    KeyExpression,
+    ParsedAnswer,
+    PromptExample,
+    ScriptType,
+    Speaker,
+    Style,
+    Theme,
+    TrainExample,
+    Workbook,
+)
+from correctly_assets.resources.embedder import SentenceEmbedderResource
+from correctly_assets.resources.store import CorrectionStoreResource
+from correctly_assets.store import psycopg2_url
+
+DAY, NEXT_DAY = "2026-01-01", "2026-01-02"
+
+
+def _workbook(themes=("travel", "work")) -> Workbook:
+    return Workbook(
+        script_types=(ScriptType(name="diary", description="a diary entry"),),
+        speakers=(Speaker(name="Minji", description="a student"),),
+        styles=(Style(name="casual", description="relaxed"),
+                Style(name="formal", description="polite")),
+        themes=tuple(Theme(name=t, title=t.title(), description=f"about {t}") for t in themes),
+        key_expressions=tuple(
+            KeyExpression(theme=t, expression=f"{t} phrase", meaning="a meaning") for t in themes
+        ),
+        instruction_prompts=(
+            InstructionPrompt(name="p1", script_type="diary", template="Write {theme}."),),
+        examples=tuple(
+            ExampleSentence(theme=t, text=f"A {t} passage.", korean="한국어 문장.") for t in themes),
+    )
+
+
+def _prompt(date: str, theme: str, index: int, passage: str = "We took the train.") -> PromptExample:
+    return PromptExample(
+        prompt_id=f"{date}|{theme}|{index:04d}", date=date, theme=theme, index=index,
+        instruction_prompt="p1", script_type="diary", speaker="Minji", style="casual",
+        key_expression="check in", passage=passage, passage_korean="우리는 기차를 탔다.",
+        prompt=f"Rewrite: {passage}",
+    )
+
+
+def _generated(date: str, theme: str, index: int, after: str | None = "I went.") -> GeneratedText:
+    parsed = None if after is None else ParsedAnswer(
+        before="I go to school.", after=after, translation="나는 학교에 갔다.",
+        points=(CorrectionPoint(number=1, before="go", after="went", explanation="past tense"),),
+    )
+    return GeneratedText(
+        prompt_id=f"{date}|{theme}|{index:04d}", date=date, theme=theme, raw_answer="[Before]...",
+        model="gpt-test", parsed=parsed, rejection_reason=None if parsed else "no [After] section",
+        prompt_tokens=120, completion_tokens=80,
+    )
+
+
+def _train(date: str, theme: str, index: int, split: str = "train") -> TrainExample:
+    return TrainExample(
+        prompt_id=f"{date}|{theme}|{index:04d}", date=date, theme=theme, split=split,
+        group=f"{date}|{theme}|{index:04d}",
+        messages=({"role": "user", "content": "I go to school."},
+                  {"role": "assistant", "content": "I went to school."}),
+    )
+
+
+def _unit(seed: int) -> np.ndarray:
+    vector = np.random.default_rng(seed).normal(size=384).astype(np.float32)
+    return vector / np.linalg.norm(vector)
+
+
+def test_reference_data_round_trips_and_is_replaced(store):
+    store.replace_reference_data(_workbook())
+    assert store.load_reference_data() == _workbook()
+    store.replace_reference_data(_workbook(themes=("food",)))
+    assert store.load_reference_data() == _workbook(themes=("food",))
+    assert store.count_rows("theme") == 1 and store.count_rows("sentence") == 1
+
+
+def test_bad_reference_data_keeps_the_old_workbook(store):
+    store.replace_reference_data(_workbook())
+    orphan = _workbook().model_copy(update={"key_expressions": (
+        KeyExpression(theme="no_such_theme", expression="x", meaning="y"),)})
+    with pytest.raises(IntegrityError):
+        store.replace_reference_data(orphan)
+    assert store.load_reference_data() == _workbook()
+
+
+def test_replacing_a_partition_twice_gives_the_same_rows(store):
+    prompts = [_prompt(DAY, "travel", i) for i in range(3)]
+    store.replace_prompt_examples(DAY, "travel", prompts)
+    store.replace_prompt_examples(DAY, "travel", prompts)
+    assert store.count_rows("example", DAY, "travel") == 3
+    assert store.load_prompt_examples(DAY, "travel") == prompts
+
+    changed = [_prompt(DAY, "travel", i, passage="We flew to Jeju.") for i in range(2)]
+    store.replace_prompt_examples(DAY, "travel", changed)
+    assert store.load_prompt_examples(DAY, "travel") == changed
+
+
+def test_partitions_are_isolated(store):
+    store.replace_prompt_examples(DAY, "travel", [_prompt(DAY, "travel", i) for i in range(3)])
+    store.replace_prompt_examples(DAY, "work", [_prompt(DAY, "work", i) for i in range(2)])
+    store.replace_prompt_examples(NEXT_DAY, "travel", [_prompt(NEXT_DAY, "travel", 0)])
+    store.replace_prompt_examples(DAY, "travel", [])
+    assert store.count_rows("example", DAY, "travel") == 0
+    assert store.count_rows("example", DAY, "work") == 2
+    assert store.count_rows("example", NEXT_DAY) == 1
+    assert store.count_rows("example", theme="travel") == 1
+    assert store.count_rows("example") == 3
+
+
+def test_failing_write_keeps_the_old_rows(store):
+    texts = [_generated(DAY, "travel", i) for i in range(2)]
+    store.replace_generated_texts(DAY, "travel", texts, [_unit(0), _unit(1)])
+    duplicate = [_generated(DAY, "travel", 5, after="New.")] * 2
+    with pytest.raises(IntegrityError):
+        store.replace_generated_texts(DAY, "travel", duplicate)
+    assert store.load_generated_texts(DAY, "travel") == texts
+
+
+def test_records_outside_the_partition_are_refused(store):
+    with pytest.raises(ValueError, match="do not belong to partition"):
+        store.replace_prompt_examples(DAY, "travel", [_prompt(NEXT_DAY, "travel", 0)])
+    with pytest.raises(ValueError, match="YYYY-MM-DD"):
+        store.replace_train_examples("2026-1-1", "travel", [])
+    with pytest.raises(ValueError, match="2 embeddings for 1 texts"):
+        store.replace_generated_texts(DAY, "travel", [_generated(DAY, "travel", 0)],
+                                      [_unit(0), _unit(1)])
+    with pytest.raises(ValueError, match="384 finite numbers"):
+        store.replace_generated_texts(DAY, "travel", [_generated(DAY, "travel", 0)],
+                                      [np.ones(3)])
+    with pytest.raises(ValueError, match="unknown table"):
+        store.count_rows("generated_texts")
+    with pytest.raises(ValueError, match="not partitioned"):
+        store.count_rows("theme", date=DAY)
+
+
+def test_generated_texts_round_trip_with_rejections(store):
+    texts = [_generated(DAY, "travel", 0), _generated(DAY, "travel", 1, after=None)]
+    store.replace_generated_texts(DAY, "travel", texts, [_unit(0), None])
+    assert store.load_generated_texts(DAY, "travel") == texts
+    # The rejected text has no embedding, so it is never anyone's neighbour.
+    assert [n.prompt_id for n in store.nearest_neighbours(_unit(0), limit=5)] == [texts[0].prompt_id]
+
+
+def test_nearest_neighbours_find_a_paraphrase_first(store):
+    embedder = SentenceEmbedderResource()
+    stored = [
+        "The hotel breakfast was served from seven to ten.",
+        "Last weekend I went to the art museum with two friends.",
+        "Please send me the quarterly report by Friday.",
+        "My cat sleeps on the sofa all afternoon.",
+    ]
+    query = "My two friends and I visited the art museum last weekend."
+    texts = [_generated(DAY, "travel", i, after=s) for i, s in enumerate(stored)]
+    store.replace_generated_texts(DAY, "travel", texts, embedder.embed(stored))
+    # The query itself, stored in the partition being split, must not count as its neighbour.
+    store.replace_generated_texts(
+        NEXT_DAY, "travel", [_generated(NEXT_DAY, "travel", 0, after=query)], embedder.embed([query])
+    )
+    [vector] = embedder.embed([query])
+
+    neighbours = store.nearest_neighbours(vector, limit=3, exclude_partition=(NEXT_DAY, "travel"))
+    assert [n.prompt_id for n in neighbours][0] == f"{DAY}|travel|0001"
+    assert neighbours[0].date == DAY and neighbours[0].theme == "travel"
+    assert [n.distance for n in neighbours] == sorted(n.distance for n in neighbours)
+
+    close = store.nearest_neighbours(vector, limit=5, exclude_partition=(NEXT_DAY, "travel"),
+                                     max_cosine_distance=0.3)
+    assert [n.prompt_id for n in close] == [f"{DAY}|travel|0001"]
+    assert store.nearest_neighbours(vector, limit=1)[0].prompt_id == f"{NEXT_DAY}|travel|0000"
+
+
+def test_neighbour_query_can_use_the_hnsw_index(store):
+    store.replace_generated_texts(DAY, "travel", [_generated(DAY, "travel", 0)], [_unit(0)])
+    with store.engine.begin() as conn:
+        conn.execute(text("SET LOCAL enable_seqscan = off"))
+        plan = conn.execute(
+            text("EXPLAIN SELECT prompt_id FROM generated_text ORDER BY embedding <=> :q LIMIT 5"),
+            {"q": str(_unit(1).tolist())},
+        ).scalars().all()
+    assert any("ix_generated_text_embedding_hnsw" in line for line in plan)
+
+
+def test_train_examples_splits_and_history(store):
+    store.replace_train_examples(NEXT_DAY, "travel", [_train(NEXT_DAY, "travel", 0, "validation")])
+    store.replace_train_examples(DAY, "work", [_train(DAY, "work", 1), _train(DAY, "work", 0)])
+    store.replace_train_examples(DAY, "travel", [_train(DAY, "travel", 0)])
+
+    assert store.train_split_of([f"{NEXT_DAY}|travel|0000", f"{DAY}|work|0001", "unknown"]) == {
+        f"{NEXT_DAY}|travel|0000": "validation", f"{DAY}|work|0001": "train"}
+    assert store.train_split_of([]) == {}
+    assert [e.prompt_id for e in store.load_train_examples()] == [
+        f"{DAY}|travel|0000", f"{DAY}|work|0000", f"{DAY}|work|0001", f"{NEXT_DAY}|travel|0000"]
+    assert store.load_train_examples(up_to_date=DAY) == [
+        _train(DAY, "travel", 0), _train(DAY, "work", 0), _train(DAY, "work", 1)]
+
+
+def test_resource_masks_the_password_and_creates_the_schema(pg_url):
+    with_password = make_url(pg_url).set(password="s3cret").render_as_string(hide_password=False)
+    resource = CorrectionStoreResource(database_url=with_password.replace("+psycopg2", ""))
+    assert "s3cret" not in resource.describe()
+    correction_store = resource.get_store()
+    assert correction_store is resource.get_store()
+    assert correction_store.count_rows("train") >= 0
+
+
+def test_only_postgresql_urls_are_accepted():
+    assert psycopg2_url("postgresql://u:p@db:5432/correctly").startswith("postgresql+psycopg2://u:p@db")
+    with pytest.raises(ValueError, match="PostgreSQL"):
+        psycopg2_url("sqlite:///correctly.db")
+
+
+def test_embedder_gives_unit_vectors_where_paraphrases_are_closest():
+    embedder = SentenceEmbedderResource()
+    vectors = embedder.embed([
+        "I went to the museum with my friends last weekend.",
+        "Last weekend my friends and I visited the museum.",
+        "The quarterly report is due on Friday.",
+    ])
+    assert vectors.shape == (3, 384) and vectors.dtype == np.float32
+    np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
+    similarity = vectors @ vectors.T
+    assert similarity[0, 1] > 0.8 > 0.3 > similarity[0, 2]
+    assert embedder.embed([]).shape == (0, 384)
+    with pytest.raises(TypeError):
+        embedder.embed("not a list")
