@@ -1,11 +1,10 @@
 """generated_texts: the model's answers per (date, theme), parsed, embedded and stored."""
 
-from __future__ import annotations
 
 import dagster as dg
 
 from ..domain import quality
-from ..domain.models import GeneratedText, PromptExample
+from ..domain.models import PromptExample
 from ..partitions import partition_date_and_theme, theme_date_partitions
 from ..resources.embedder import SentenceEmbedderResource
 from ..resources.store import CorrectionStoreResource
@@ -33,7 +32,7 @@ def generated_texts(
     text_generator: TextGeneratorResource,
     embedder: SentenceEmbedderResource,
     store: CorrectionStoreResource,
-) -> dg.MaterializeResult[list[GeneratedText]]:
+):  # MaterializeResult[list[GeneratedText]]: asset checks are outputs, so no annotation
     """Every prompt's answer; an unparseable answer is kept with its rejection reason."""
     date, theme = partition_date_and_theme(context)
     texts, usage = text_generator.generate(context, prompt_examples)

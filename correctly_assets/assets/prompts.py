@@ -1,10 +1,9 @@
 """prompt_examples: instruction prompts rendered per (date, theme), with an LLM smoke test."""
 
-from __future__ import annotations
 
 import dagster as dg
 
-from ..domain.models import PromptExample, ThemeSpec
+from ..domain.models import ThemeSpec
 from ..domain.prompts import render_prompts
 from ..partitions import partition_date_and_theme, theme_date_partitions
 from ..resources.store import CorrectionStoreResource
@@ -27,7 +26,7 @@ def prompt_examples(
     yaml_spec: dict[str, ThemeSpec],
     store: CorrectionStoreResource,
     text_generator: TextGeneratorResource,
-) -> dg.MaterializeResult[list[PromptExample]]:
+):  # MaterializeResult[list[PromptExample]]: asset checks are outputs, so no annotation
     """The partition's prompts, deterministic for its date and theme."""
     date, theme = partition_date_and_theme(context)
     if theme not in yaml_spec:

@@ -1,6 +1,5 @@
 """train_split: train/validation JSONL in chat format, near-duplicates on one side only."""
 
-from __future__ import annotations
 
 import json
 
@@ -8,7 +7,7 @@ import dagster as dg
 import numpy as np
 
 from ..domain import quality
-from ..domain.models import GeneratedText, TrainExample
+from ..domain.models import GeneratedText
 from ..domain.splitting import TRAIN, VALIDATION, split_texts
 from ..partitions import partition_date_and_theme, theme_date_partitions
 from ..resources.embedder import SentenceEmbedderResource
@@ -34,7 +33,7 @@ def train_split(
     embedder: SentenceEmbedderResource,
     store: CorrectionStoreResource,
     artifacts: ArtifactStoreResource,
-) -> dg.MaterializeResult[list[TrainExample]]:
+):  # MaterializeResult[list[TrainExample]]: asset checks are outputs, so no annotation
     """Trainable texts only; a near-duplicate group keeps the side it has in other partitions."""
     date, theme = partition_date_and_theme(context)
     correction_store = store.get_store()

@@ -1,6 +1,5 @@
 """raw_sheet and yaml_spec: the workbook, validated, and the per-theme YAML spec."""
 
-from __future__ import annotations
 
 import dagster as dg
 

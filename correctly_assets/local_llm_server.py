@@ -1,0 +1,140 @@
+"""A local OpenAI-compatible chat-completions server, for tests and benchmarks.
+
+It answers like a model asked for the sectioned format would: the offline generator
+applied to the prompt's passage. Latency and a share of failing calls (429 with
+Retry-After, 500, 503) are configurable, so the real openai client's retries and our
+concurrency are exercised over real HTTP. It binds 127.0.0.1 only.
+
+    python -m correctly_assets.local_llm_server --port 8001 --latency 0.2 --failure-rate 0.1
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import random
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from .domain.offline_generator import generate_offline_answer
+from .domain.prompts import extract_passage
+
+MODEL = "local-offline-generator"
+_FAILURES = ((429, "rate limited"), (500, "internal error"), (503, "overloaded"))
+
+
+@dataclass
+class ServerStats:
+    requests: int = 0
+    failures: int = 0
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+
+def _answer_for(content: str, seed: str) -> str:
+    try:
+        passage, korean = extract_passage(content)
+    except ValueError:
+        return "I am not sure what you would like me to correct."
+    return generate_offline_answer(passage, korean, seed=seed)
+
+
+def build_app(latency_s: float = 0.0, failure_rate: float = 0.0, seed: int = 0,
+              stats: ServerStats | None = None) -> Starlette:
+    stats = stats if stats is not None else ServerStats()
+    rng = random.Random(seed)
+
+    async def chat_completions(request: Request) -> JSONResponse:
+        body = await request.json()
+        with stats.lock:
+            stats.requests += 1
+            fails = rng.random() < failure_rate
+            failure = _FAILURES[stats.failures % len(_FAILURES)] if fails else None
+            stats.failures += 1 if fails else 0
+        await asyncio.sleep(latency_s)
+        if failure:
+            status, message = failure
+            headers = {"retry-after": "0"} if status == 429 else {}
+            return JSONResponse({"error": {"message": message, "type": "server_error"}},
+                                status_code=status, headers=headers)
+        content = body["messages"][-1]["content"]
+        answer = _answer_for(content, seed=content[-200:])
+        prompt_tokens, completion_tokens = len(content.split()), len(answer.split())
+        return JSONResponse({
+            "id": f"chatcmpl-{uuid.uuid4().hex}",
+            "object": "chat.completion",
+            "created": int(time.time()),
+            "model": body.get("model", MODEL),
+            "choices": [{"index": 0, "finish_reason": "stop",
+                         "message": {"role": "assistant", "content": answer}}],
+            "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
+                      "total_tokens": prompt_tokens + completion_tokens},
+        })
+
+    async def models(_: Request) -> JSONResponse:
+        return JSONResponse({"object": "list", "data": [{"id": MODEL, "object": "model"}]})
+
+    app = Starlette(routes=[Route("/v1/chat/completions", chat_completions, methods=["POST"]),
+                            Route("/v1/models", models)])
+    app.state.stats = stats
+    return app
+
+
+@dataclass
+class RunningServer:
+    base_url: str
+    stats: ServerStats
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextlib.contextmanager
+def serve_in_thread(latency_s: float = 0.0, failure_rate: float = 0.0,
+                    seed: int = 0) -> Iterator[RunningServer]:
+    """Runs the server on a free 127.0.0.1 port in a background thread."""
+    stats = ServerStats()
+    port = _free_port()
+    config = uvicorn.Config(build_app(latency_s, failure_rate, seed, stats), host="127.0.0.1",
+                            port=port, log_level="warning", backlog=4096, limit_concurrency=4096)
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError("local LLM server did not start")
+        time.sleep(0.02)
+    try:
+        yield RunningServer(base_url=f"http://127.0.0.1:{port}/v1", stats=stats)
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="Local OpenAI-compatible server (127.0.0.1).")
+    parser.add_argument("--port", type=int, default=8001)
+    parser.add_argument("--latency", type=float, default=0.0, help="seconds per answer")
+    parser.add_argument("--failure-rate", type=float, default=0.0)
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+    uvicorn.run(build_app(args.latency, args.failure_rate, args.seed), host="127.0.0.1",
+                port=args.port, log_level="info")
+
+
+if __name__ == "__main__":
+    main()
