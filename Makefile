@@ -8,15 +8,17 @@ VENV := .venv/bin
 setup:
 	bash scripts/setup.sh
 
-demo:
+$(DAGSTER_HOME)/dagster.yaml:
 	mkdir -p $(DAGSTER_HOME)
+	printf 'telemetry:\n  enabled: false\n' > $@
+
+demo: $(DAGSTER_HOME)/dagster.yaml
 	$(VENV)/python -m correctly_assets.demo --date $(DATE)
 
 test:
 	$(VENV)/python -m pytest -q
 
-dev:
-	mkdir -p $(DAGSTER_HOME)
+dev: $(DAGSTER_HOME)/dagster.yaml
 	$(VENV)/dagster dev -m correctly_assets.definitions
 
 bench-generation:

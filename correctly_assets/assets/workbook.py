@@ -33,6 +33,7 @@ def raw_sheet(
         value=book,
         metadata={
             "workbook": dg.MetadataValue.path(workbook.path),
+            "rows": sum(len(frame) for frame in frames.values()),
             "themes": dg.MetadataValue.json(book.theme_names),
             "new_themes": dg.MetadataValue.json(new_themes),
             **{f"rows_{sheet}": len(frame) for sheet, frame in frames.items()},
@@ -53,7 +54,7 @@ def yaml_spec(
         value=specs,
         metadata={
             "directory": dg.MetadataValue.path(str(directory)),
-            "files": len(paths),
+            "rows": len(paths),
             "themes": dg.MetadataValue.json(sorted(specs)),
         },
     )

@@ -1,9 +1,10 @@
 """A deterministic stand-in for the LLM: injects typical Korean-learner mistakes.
 
 It writes the same sectioned answer an LLM is asked for: [Before] is the clean passage
-with 2-4 mistakes, [After] the clean passage, [Translation] the workbook's Korean, and
-one numbered correction point per mistake. The same (passage, seed) always gives the same
-answer, in any process, so offline partitions are reproducible.
+with 2-4 mistakes, [After] the clean passage, [Translation] the given Korean, and one
+numbered correction point per mistake, whose explanation starts with the error type.
+The same (passage, korean, seed) always gives the same answer, in any process, so offline
+partitions are reproducible.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import random
 import re
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from .answer_format import format_answer
@@ -26,114 +28,254 @@ ERROR_TYPES = (
     "Korean word",
 )
 
-_AGREEMENT = {"is": "are", "was": "were", "has": "have", "does": "do", "are": "is", "were": "was"}
+_MIN_ERRORS, _MAX_ERRORS = 2, 4
+
+_AGREEMENT = {"is": "are", "are": "is", "was": "were", "were": "was", "has": "have", "does": "do"}
+_THIRD_PERSON = {"he", "she", "it", "everyone", "everybody", "nobody", "someone", "somebody"}
+# past -> (invented regular form, present form)
 _IRREGULAR_PAST = {
-    "went": "goed", "ate": "eated", "bought": "buyed", "took": "taked", "saw": "seed",
-    "made": "maked", "came": "comed", "got": "getted", "felt": "feeled", "met": "meeted",
-    "left": "leaved", "found": "finded", "told": "telled", "thought": "thinked",
-    "brought": "bringed", "spent": "spended", "slept": "sleeped", "wrote": "writed",
-    "gave": "gived", "began": "beginned", "ran": "runned", "taught": "teached",
+    "went": ("goed", "go"), "ate": ("eated", "eat"), "bought": ("buyed", "buy"),
+    "took": ("taked", "take"), "saw": ("seed", "see"), "made": ("maked", "make"),
+    "came": ("comed", "come"), "got": ("getted", "get"), "felt": ("feeled", "feel"),
+    "met": ("meeted", "meet"), "found": ("finded", "find"), "told": ("telled", "tell"),
+    "thought": ("thinked", "think"), "brought": ("bringed", "bring"),
+    "spent": ("spended", "spend"), "slept": ("sleeped", "sleep"), "wrote": ("writed", "write"),
+    "gave": ("gived", "give"), "began": ("beginned", "begin"), "ran": ("runned", "run"),
+    "taught": ("teached", "teach"), "drove": ("drived", "drive"), "sent": ("sended", "send"),
+    "lent": ("lended", "lend"), "fell": ("falled", "fall"), "said": ("sayed", "say"),
+    "knew": ("knowed", "know"), "kept": ("keeped", "keep"), "sat": ("sitted", "sit"),
 }
-# Regular past forms whose present form is the word without "-ed".
 _REGULAR_PAST = {
-    "visited", "walked", "played", "watched", "started", "finished", "cooked", "stayed",
-    "enjoyed", "opened", "talked", "called", "wanted", "worked", "helped", "looked",
-    "waited", "cleaned", "asked", "needed", "booked", "checked", "ordered", "rained",
-    "missed", "learned", "listened", "showed", "passed", "reached", "returned", "joined",
+    "visited": "visit", "walked": "walk", "played": "play", "watched": "watch",
+    "started": "start", "finished": "finish", "cooked": "cook", "stayed": "stay",
+    "enjoyed": "enjoy", "opened": "open", "talked": "talk", "called": "call",
+    "wanted": "want", "worked": "work", "helped": "help", "looked": "look",
+    "waited": "wait", "cleaned": "clean", "asked": "ask", "needed": "need",
+    "checked": "check", "ordered": "order", "missed": "miss", "learned": "learn",
+    "listened": "listen", "showed": "show", "returned": "return", "joined": "join",
+    "decided": "decide", "tried": "try", "rented": "rent", "grabbed": "grab",
+    "remembered": "remember", "volunteered": "volunteer", "arrived": "arrive",
+    "moved": "move", "liked": "like", "loved": "love", "used": "use",
 }
-_PREPOSITION_SWAPS = {"at": "in", "in": "at", "on": "in", "to": "for", "for": "to", "with": "to"}
+_BE_FORMS = {"is", "are", "was", "were", "be", "been", "being", "am", "get", "got"}
+_HAVE_FORMS = {"have", "has", "had"}
+_DETERMINERS = {
+    "the", "a", "an", "my", "your", "his", "her", "our", "their", "its", "this", "that",
+    "these", "those", "some", "every", "each", "no", "any",
+}
+_ZERO_ARTICLE = {  # nouns used without an article after these words
+    "school": {"to", "at", "from", "after", "before"}, "work": {"to", "at", "from", "after", "before"},
+    "bed": {"to", "in"}, "church": {"to", "at"},
+    "breakfast": {"have", "had", "has", "for", "after", "before", "eat", "ate", "skip", "skipped"},
+    "lunch": {"have", "had", "has", "for", "after", "before", "eat", "ate", "skip", "skipped", "at"},
+    "dinner": {"have", "had", "has", "for", "after", "before", "eat", "ate", "skip", "skipped", "at"},
+    "english": {"in", "speak", "speaks", "study", "learn", "learning", "studying"},
+    "math": {"in", "study", "studying", "for"}, "history": {"in", "study", "studying", "for"},
+}
+_PREPOSITION_SWAPS = {"at": "in", "in": "at", "on": "in", "to": "at", "for": "to"}
+_NUMBERS = {
+    "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven",
+    "twelve", "twenty", "thirty", "hundred", "many", "several", "few", "both",
+}
+_TIME_WORDS = {
+    "monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday", "mondays",
+    "fridays", "sundays", "saturdays", "weekends", "january", "february", "march", "april",
+    "may", "june", "july", "august", "september", "october", "november", "december",
+    "night", "noon", "midnight", "weekend", "sunrise", "sunset", "first", "least",
+}
 _UNCOUNTABLE = {
-    "information", "advice", "furniture", "homework", "luggage", "equipment", "money",
-    "news", "weather", "traffic", "baggage", "music", "work", "bread", "rice",
+    "information", "advice", "furniture", "homework", "luggage", "equipment", "baggage",
+    "bread", "rice", "traffic", "weather", "music", "money", "knowledge", "feedback",
+    "research", "evidence", "stuff", "salt", "scenery", "jewelry",
 }
-_FREQUENCY_ADVERBS = {"always", "often", "usually", "never", "sometimes", "really", "also"}
+_ADVERBS = {"always", "usually", "often", "never", "really", "also", "sometimes"}
+_FUNCTION_WORDS = {
+    "in", "on", "at", "to", "for", "with", "from", "into", "about", "by", "of", "and", "but",
+    "or", "so", "because", "than", "when", "if", "not", "as", "like", "just", "still",
+}
+_OBJECT_STARTS = _DETERMINERS | {"it", "them", "me", "him", "us", "to", "up", "out"}
+_ADJECTIVES = {
+    "big", "small", "new", "old", "good", "nice", "beautiful", "delicious", "cheap",
+    "expensive", "long", "short", "busy", "quiet", "famous", "favorite", "heavy", "hot",
+    "cold", "spicy", "early", "late", "great", "little", "young", "clean", "warm", "strict",
+}
+# Verb senses ("book a table", "park the car") are left out: the swap would make nonsense.
 _KOREAN = {
-    "school": "학교", "friend": "친구", "friends": "친구들", "coffee": "커피",
-    "weekend": "주말", "family": "가족", "mother": "엄마", "father": "아빠",
-    "hospital": "병원", "restaurant": "식당", "food": "음식", "company": "회사",
-    "office": "사무실", "teacher": "선생님", "bus": "버스", "train": "기차", "hotel": "호텔",
-    "phone": "휴대폰", "store": "가게", "market": "시장", "book": "책", "movie": "영화",
-    "dinner": "저녁", "lunch": "점심", "breakfast": "아침", "water": "물", "money": "돈",
-    "house": "집", "home": "집", "doctor": "의사", "medicine": "약", "park": "공원",
-    "class": "수업", "exam": "시험", "meeting": "회의", "trip": "여행", "beach": "해변",
-    "sister": "언니", "brother": "오빠", "clothes": "옷", "shoes": "신발", "game": "게임",
-    "song": "노래", "city": "도시", "airport": "공항", "ticket": "표", "kimchi": "김치",
+    "school": "학교", "friend": "친구", "coffee": "커피", "weekend": "주말", "family": "가족",
+    "mother": "엄마", "father": "아빠", "grandmother": "할머니", "grandfather": "할아버지",
+    "sister": "언니", "brother": "오빠", "hospital": "병원", "restaurant": "식당",
+    "food": "음식", "company": "회사", "office": "사무실", "teacher": "선생님", "bus": "버스",
+    "subway": "지하철", "hotel": "호텔", "phone": "휴대폰", "market": "시장", "movie": "영화",
+    "dinner": "저녁", "lunch": "점심", "breakfast": "아침", "money": "돈", "house": "집",
+    "home": "집", "doctor": "의사", "medicine": "약", "exam": "시험", "meeting": "회의",
+    "trip": "여행", "beach": "해변", "clothes": "옷", "shoes": "신발", "song": "노래",
+    "city": "도시", "airport": "공항", "ticket": "표", "kimchi": "김치", "library": "도서관",
+    "mountain": "산", "sea": "바다", "vegetable": "채소", "fruit": "과일", "bread": "빵",
+    "rice": "밥", "homework": "숙제", "weather": "날씨", "umbrella": "우산", "bag": "가방",
+    "passport": "여권", "birthday": "생일", "gift": "선물", "vacation": "방학",
+    "festival": "축제", "station": "역", "colleague": "동료", "classmate": "반 친구",
+    "apartment": "아파트", "snack": "과자", "milk": "우유", "salt": "소금", "recipe": "레시피",
+    "laptop": "노트북", "jacket": "재킷", "shirt": "셔츠", "noodle": "국수", "dog": "강아지",
 }
-_WORD = re.compile(r"[A-Za-z]+(?:'[a-z]+)?")
+_NOUNS = set(_KOREAN) | _UNCOUNTABLE | {
+    "day", "time", "week", "month", "year", "place", "idea", "job", "view", "way", "price",
+    "size", "menu", "seat", "shop", "table", "street", "road", "book", "park", "store",
+    "train", "game", "class", "car", "cat", "team", "project", "report", "plan", "room",
+    "town", "country", "sight", "boss", "manager", "box", "cafe", "dish", "cake", "soup",
+    "tea", "sandwich", "mug", "quiz", "schedule", "deadline", "recipe", "coat", "guitar",
+}
+_PLACES = {"school", "bed", "church", "class", "market", "hospital", "library", "airport"}
+_WORD = re.compile(r"[A-Za-z]+(?:'[A-Za-z]+)?")
 
 
 @dataclass(frozen=True)
 class _Edit:
-    start: int  # span of the clean passage that the mistake replaces
+    start: int  # the span of the clean passage that the mistake replaces
     end: int
     wrong: str
     error_type: str
-    explanation: str
+    detail: str
 
 
-def _match_case(word: str, like: str) -> str:
-    return word[:1].upper() + word[1:] if like[:1].isupper() else word
+class _Passage:
+    def __init__(self, text: str):
+        self.text = text
+        self.words = list(_WORD.finditer(text))
+
+    def word(self, i: int) -> str:
+        return self.words[i].group() if 0 <= i < len(self.words) else ""
+
+    def lower(self, i: int) -> str:
+        return self.word(i).lower()
+
+    def joined(self, i: int) -> bool:
+        """Whether word i and word i + 1 are separated by exactly one space."""
+        return i + 1 < len(self.words) and self.text[self.words[i].end() : self.words[i + 1].start()] == " "
+
+    def before(self, i: int) -> str:
+        """The previous word in the same clause (no punctuation between), lower-case."""
+        return self.lower(i - 1) if i > 0 and self.joined(i - 1) else ""
+
+    def edit(self, i: int, wrong: str, error_type: str, detail: str, last: int | None = None) -> _Edit:
+        end = self.words[i if last is None else last].end()
+        return _Edit(self.words[i].start(), end, wrong, error_type, detail)
 
 
-def _candidates(passage: str) -> list[_Edit]:
-    words = list(_WORD.finditer(passage))
-    edits = []
-    for i, m in enumerate(words):
-        word, lower = m.group(), m.group().lower()
-        nxt = words[i + 1] if i + 1 < len(words) else None
-        adjacent = nxt is not None and passage[m.end() : nxt.start()] == " "
-        if lower in _AGREEMENT:
-            edits.append(_Edit(m.start(), m.end(), _match_case(_AGREEMENT[lower], word),
-                               "subject-verb agreement",
-                               f"the verb must agree with its subject: \"{word}\""))
-        if lower in _IRREGULAR_PAST:
-            edits.append(_Edit(m.start(), m.end(), _match_case(_IRREGULAR_PAST[lower], word),
-                               "tense", f"\"{word}\" is the irregular past tense"))
-        elif lower in _REGULAR_PAST:
-            edits.append(_Edit(m.start(), m.end(), word[:-2], "tense",
-                               "a finished past event needs the past tense"))
-        if lower in ("the", "a", "an") and adjacent:
-            edits.append(_Edit(m.start(), nxt.end(), _match_case(nxt.group(), word), "article",
-                               f"the noun needs the article \"{lower}\""))
-        if lower in _PREPOSITION_SWAPS and adjacent:
-            edits.append(_Edit(m.start(), nxt.end(),
-                               f"{_match_case(_PREPOSITION_SWAPS[lower], word)} {nxt.group()}",
-                               "preposition", f"the right preposition here is \"{lower}\""))
-        if lower in _UNCOUNTABLE:
-            edits.append(_Edit(m.start(), m.end(), word + "s", "plural",
-                               f"\"{lower}\" is uncountable and takes no plural -s"))
-        elif i > 0 and words[i - 1].group().lower() in {"two", "three", "many", "several", "few", "some"} \
-                and lower.endswith("s") and not lower.endswith("ss") and len(lower) > 3:
-            edits.append(_Edit(m.start(), m.end(), word[:-1], "plural",
-                               f"after \"{words[i - 1].group()}\" the noun is plural"))
-        if lower in _FREQUENCY_ADVERBS and adjacent and nxt.group().lower() not in _FREQUENCY_ADVERBS:
-            edits.append(_Edit(m.start(), nxt.end(), f"{nxt.group()} {lower}", "word order",
-                               f"\"{lower}\" goes before the main verb"))
-        if lower in _KOREAN:
-            edits.append(_Edit(m.start(), m.end(), _KOREAN[lower], "Korean word",
-                               f"write the English word \"{lower}\" instead of the Korean one"))
-    return edits
+def _like(word: str, model: str) -> str:
+    """`word` with `model`'s initial capital, so a sentence still starts with one."""
+    return word[:1].upper() + word[1:] if model[:1].isupper() else word
 
 
-def _fallback(passage: str) -> list[_Edit]:
-    """An unneeded article before a content word, for passages no rule applies to."""
-    for m in _WORD.finditer(passage):
-        if len(m.group()) > 3 and m.group().islower():
-            return [_Edit(m.start(), m.end(), f"the {m.group()}", "article",
-                          f"\"{m.group()}\" takes no article here")]
-    raise ValueError(f"no word in the passage to build a mistake from: {passage!r}")
+def _without_s(word: str) -> str:
+    if word.endswith("ies") and len(word) > 4:
+        return word[:-3] + "y"
+    if word.endswith(("ches", "shes", "sses", "xes", "zes")):
+        return word[:-2]
+    return word[:-1]
 
 
-def _choose(edits: list[_Edit], rng: random.Random) -> list[_Edit]:
-    """2-4 non-overlapping edits, spreading over error types before repeating one."""
+def _agreement(p: _Passage, i: int) -> Iterator[_Edit]:
+    word, lower = p.word(i), p.lower(i)
+    if lower in _AGREEMENT:
+        yield p.edit(i, _like(_AGREEMENT[lower], word), "subject-verb agreement",
+                     f'the subject takes "{word}" here')
+    subject = p.before(i - 1) if p.before(i) in _ADVERBS else p.before(i)
+    if (subject in _THIRD_PERSON and lower.endswith("s") and lower not in _AGREEMENT
+            and lower not in _ADVERBS | _FUNCTION_WORDS
+            and len(lower) > 3 and not lower.endswith(("ss", "us"))):
+        yield p.edit(i, _without_s(word), "subject-verb agreement",
+                     f'a third-person singular subject takes "{word}", with -s')
+
+
+def _tense(p: _Passage, i: int) -> Iterator[_Edit]:
+    word, lower, previous = p.word(i), p.lower(i), p.before(i)
+    if previous in _BE_FORMS:  # passives and adjectives ("was delayed", "got used")
+        return
+    detail = f'the past event needs the past form "{word}"'
+    if lower in _IRREGULAR_PAST:
+        invented, present = _IRREGULAR_PAST[lower]
+        yield p.edit(i, _like(invented, word), "tense", detail + ", which is irregular")
+        if previous not in _HAVE_FORMS:
+            yield p.edit(i, _like(present, word), "tense", detail)
+    elif lower in _REGULAR_PAST and previous not in _HAVE_FORMS and previous != "to":
+        yield p.edit(i, _like(_REGULAR_PAST[lower], word), "tense", detail)
+
+
+def _article(p: _Passage, i: int) -> Iterator[_Edit]:
+    word, lower, following = p.word(i), p.lower(i), p.word(i + 1)
+    if lower in ("the", "a", "an") and p.joined(i) and following.lower() not in ("lot", "few", "little"):
+        yield p.edit(i, _like(following, word), "article", f'"{following}" needs the article "{lower}" here',
+                     last=i + 1)
+    if p.before(i) in _ZERO_ARTICLE.get(lower, ()):
+        yield p.edit(i, f"the {word}", "article", f'"{word}" takes no article after "{p.word(i - 1)}"')
+
+
+def _preposition(p: _Passage, i: int) -> Iterator[_Edit]:
+    word, lower, following = p.word(i), p.lower(i), p.lower(i + 1)
+    if lower not in _PREPOSITION_SWAPS or not p.joined(i):
+        return
+    # Only before a noun phrase: "to" before a verb ("to book", "to work") is an infinitive.
+    objects = _DETERMINERS | _TIME_WORDS | _NUMBERS | (_PLACES if lower == "to" else _NOUNS)
+    if following in objects:
+        yield p.edit(i, _like(_PREPOSITION_SWAPS[lower], word), "preposition",
+                     f'the right preposition before "{p.word(i + 1)}" is "{lower}"')
+
+
+def _plural(p: _Passage, i: int) -> Iterator[_Edit]:
+    word, lower, previous = p.word(i), p.lower(i), p.before(i)
+    if lower in _UNCOUNTABLE and previous not in ("to", "a", "an"):
+        yield p.edit(i, word + "s", "plural", f'"{word}" is uncountable and has no plural')
+    elif (previous in _NUMBERS or previous in ("these", "those")) and lower.endswith("s") \
+            and len(lower) > 3 and not lower.endswith(("ss", "us", "is", "ies", "ves")):
+        yield p.edit(i, _without_s(word), "plural", f'after "{p.word(i - 1)}" the noun is plural: "{word}"')
+
+
+def _word_order(p: _Passage, i: int) -> Iterator[_Edit]:
+    word, lower, following = p.word(i), p.lower(i), p.word(i + 1)
+    # "I always drink coffee" -> "I drink always coffee": the adverb lands between verb and object.
+    if (lower in _ADVERBS and word.islower() and p.joined(i) and p.joined(i + 1)
+            and following.islower() and following not in _OBJECT_STARTS | _ADVERBS | _BE_FORMS | _FUNCTION_WORDS
+            and p.lower(i + 2) in _OBJECT_STARTS | _NOUNS):
+        yield p.edit(i, f"{following} {word}", "word order",
+                     f'"{word}" goes before the verb "{following}", not after it', last=i + 1)
+    if lower in _ADJECTIVES and p.joined(i) and (following.lower() in _NOUNS or following.lower()[:-1] in _NOUNS):
+        yield p.edit(i, f"{_like(following.lower(), word)} {lower}", "word order",
+                     f'the adjective "{lower}" goes before the noun "{following.lower()}"', last=i + 1)
+
+
+def _korean_word(p: _Passage, i: int) -> Iterator[_Edit]:
+    lower = p.lower(i)
+    english = lower if lower in _KOREAN else lower[:-1] if lower.endswith("s") and lower[:-1] in _KOREAN else None
+    if english is not None:
+        yield p.edit(i, _KOREAN[english], "Korean word",
+                     f'write the English word "{p.word(i)}" instead of the Korean "{_KOREAN[english]}"')
+
+
+_RULES: tuple[Callable[[_Passage, int], Iterator[_Edit]], ...] = (
+    _agreement, _tense, _article, _preposition, _plural, _word_order, _korean_word,
+)
+
+
+def _fallback(p: _Passage) -> Iterator[_Edit]:
+    """An unneeded "the" before a content word, for passages the rules barely touch."""
+    for i, match in enumerate(p.words):
+        word = match.group()
+        if len(word) > 3 and word.islower() and not word.endswith("ly") \
+                and p.before(i) not in _DETERMINERS | _ADJECTIVES and word not in _OBJECT_STARTS:
+            yield p.edit(i, f"the {word}", "article", f'"{word}" takes no article here')
+
+
+def _choose(edits: list[_Edit], fallback: list[_Edit], rng: random.Random) -> list[_Edit]:
+    """2-4 separate edits, spreading over error types before repeating one."""
     rng.shuffle(edits)
-    wanted = rng.randint(2, 4)
+    wanted = rng.randint(_MIN_ERRORS, _MAX_ERRORS)
     chosen: list[_Edit] = []
-    for prefer_new_type in (True, False):
-        for edit in edits:
-            if len(chosen) == wanted:
+    passes = ((edits, True, wanted), (edits, False, wanted), (fallback, False, _MIN_ERRORS))
+    for pool, new_types_only, target in passes:
+        for edit in pool:
+            if len(chosen) >= target:
                 break
-            if prefer_new_type and any(c.error_type == edit.error_type for c in chosen):
+            if new_types_only and any(c.error_type == edit.error_type for c in chosen):
                 continue
             if all(edit.end + 1 < c.start or c.end + 1 < edit.start for c in chosen):
                 chosen.append(edit)
@@ -142,17 +284,25 @@ def _choose(edits: list[_Edit], rng: random.Random) -> list[_Edit]:
 
 def generate_offline_answer(passage: str, korean: str, seed: str) -> str:
     """The sectioned answer for a clean passage, deterministic in (passage, korean, seed)."""
-    rng = random.Random(int.from_bytes(hashlib.sha256(f"{seed}\n{passage}".encode()).digest()[:8], "big"))
-    edits = _choose(_candidates(passage), rng) or _fallback(passage)
+    passage, korean = passage.strip(), korean.strip()
+    if not passage or not korean:
+        raise ValueError("the passage and its Korean translation must not be empty")
+    digest = hashlib.sha256(f"{seed}\x1f{passage}\x1f{korean}".encode()).digest()
+    rng = random.Random(int.from_bytes(digest[:8], "big"))
+    text = _Passage(passage)
+    edits = [edit for i in range(len(text.words)) for rule in _RULES for edit in rule(text, i)]
+    chosen = _choose(edits, list(_fallback(text)), rng)
+    if not chosen:
+        raise ValueError(f"no word in the passage to build a mistake from: {passage!r}")
     before, last = [], 0
-    for edit in edits:
+    for edit in chosen:
         before.append(passage[last : edit.start] + edit.wrong)
         last = edit.end
     before.append(passage[last:])
     points = tuple(
         CorrectionPoint(number=n, before=e.wrong, after=passage[e.start : e.end],
-                        explanation=f"{e.error_type}: {e.explanation}")
-        for n, e in enumerate(edits, start=1)
+                        explanation=f"{e.error_type}: {e.detail}")
+        for n, e in enumerate(chosen, start=1)
     )
     answer = ParsedAnswer(before="".join(before), after=passage, translation=korean, points=points)
     return format_answer(answer)
