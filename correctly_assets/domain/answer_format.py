@@ -46,7 +46,7 @@ _OPEN, _CLOSE = "\"“'‘", "\"”'’"
 _ARROW = r"(?:->|→|=>|⇒)"
 _QUOTED_POINT = re.compile(
     rf"^\s*(?:[-*•]\s*)?(?:\*\*)?(\d+)(?:\*\*)?\s*[.)]\s*\**[{_OPEN}](.*?)[{_CLOSE}]\**"
-    rf"\s*{_ARROW}\s*\**[{_OPEN}](.*?)[{_CLOSE}]\**\s*(?:[:\-–—]\s*)?(.*)$"
+    rf"\s*{_ARROW}\s*\**[{_OPEN}](.*?)[{_CLOSE}]\**(?:\s*[:\-–—]\s*|\s+|$)(.*)$"
 )
 # Spans without quotes: the explanation must then follow ": " or " - " to be told apart.
 _BARE_POINT = re.compile(
@@ -102,11 +102,14 @@ def _sections(text: str) -> dict[str, str]:
 
 
 def _point(line: str) -> CorrectionPoint | None:
-    match = _QUOTED_POINT.match(line) or _BARE_POINT.match(line)
+    match = _QUOTED_POINT.match(line)
+    decoration = " "
+    if match is None:
+        match, decoration = _BARE_POINT.match(line), _SPAN_DECORATION
     if match is None:
         return None
     number, before, after, explanation = match.groups()
-    before, after = before.strip(_SPAN_DECORATION), after.strip(_SPAN_DECORATION)
+    before, after = before.strip(decoration), after.strip(decoration)
     if not before and not after:
         return None
     return CorrectionPoint(

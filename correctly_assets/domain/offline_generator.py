@@ -55,7 +55,17 @@ _REGULAR_PAST = {
     "listened": "listen", "showed": "show", "returned": "return", "joined": "join",
     "decided": "decide", "tried": "try", "rented": "rent", "grabbed": "grab",
     "remembered": "remember", "volunteered": "volunteer", "arrived": "arrive",
-    "moved": "move", "liked": "like", "loved": "love", "used": "use",
+    "moved": "move", "liked": "like", "loved": "love", "used": "use", "expected": "expect",
+    "laughed": "laugh", "planned": "plan", "stopped": "stop", "hoped": "hope",
+    "traveled": "travel", "travelled": "travel", "washed": "wash", "changed": "change",
+    "closed": "close", "lived": "live", "studied": "study", "carried": "carry",
+    "practiced": "practice", "invited": "invite", "received": "receive", "baked": "bake",
+}
+_PLURAL_SUBJECTS = {"i", "we", "they"}  # always subjects, unlike "you" and "it"
+_NOT_PRESENT_VERBS = {
+    "am", "can", "could", "will", "would", "should", "must", "may", "might", "shall", "had",
+    "did", "put", "cut", "let", "set", "hit", "read", "hurt", "quit", "both", "all", "only",
+    "even", "too", "each", "guys", "myself", "ourselves", "themselves",
 }
 _BE_FORMS = {"is", "are", "was", "were", "be", "been", "being", "am", "get", "got"}
 _HAVE_FORMS = {"have", "has", "had"}
@@ -89,9 +99,9 @@ _UNCOUNTABLE = {
     "research", "evidence", "stuff", "salt", "scenery", "jewelry",
 }
 _ADVERBS = {"always", "usually", "often", "never", "really", "also", "sometimes"}
-_FUNCTION_WORDS = {
-    "in", "on", "at", "to", "for", "with", "from", "into", "about", "by", "of", "and", "but",
-    "or", "so", "because", "than", "when", "if", "not", "as", "like", "just", "still",
+_PREPOSITIONS = {"in", "on", "at", "to", "for", "with", "from", "into", "about", "by", "of"}
+_FUNCTION_WORDS = _PREPOSITIONS | {
+    "and", "but", "or", "so", "because", "than", "when", "if", "not", "as", "like", "just", "still",
 }
 _OBJECT_STARTS = _DETERMINERS | {"it", "them", "me", "him", "us", "to", "up", "out"}
 _ADJECTIVES = {
@@ -169,9 +179,19 @@ def _like(word: str, model: str) -> str:
 def _without_s(word: str) -> str:
     if word.endswith("ies") and len(word) > 4:
         return word[:-3] + "y"
-    if word.endswith(("ches", "shes", "sses", "xes", "zes")):
+    if word.endswith(("ches", "shes", "sses", "xes", "zes", "oes")):
         return word[:-2]
     return word[:-1]
+
+
+def _with_s(verb: str) -> str:
+    if verb == "have":
+        return "has"
+    if verb.endswith(("s", "sh", "ch", "x", "z", "o")):
+        return verb + "es"
+    if verb.endswith("y") and verb[-2:-1] not in "aeiou":
+        return verb[:-1] + "ies"
+    return verb + "s"
 
 
 def _agreement(p: _Passage, i: int) -> Iterator[_Edit]:
@@ -185,6 +205,11 @@ def _agreement(p: _Passage, i: int) -> Iterator[_Edit]:
             and len(lower) > 3 and not lower.endswith(("ss", "us"))):
         yield p.edit(i, _without_s(word), "subject-verb agreement",
                      f'a third-person singular subject takes "{word}", with -s')
+    if (subject in _PLURAL_SUBJECTS and word.isalpha() and word.islower() and len(word) > 1
+            and lower not in _AGREEMENT.keys() | _ADVERBS | _FUNCTION_WORDS | _NOT_PRESENT_VERBS | _BE_FORMS
+            and lower not in _IRREGULAR_PAST and not lower.endswith("ed")):
+        yield p.edit(i, _with_s(word), "subject-verb agreement",
+                     f'"{p.word(i - 1)}" takes "{word}", without -s')
 
 
 def _tense(p: _Passage, i: int) -> Iterator[_Edit]:
@@ -218,7 +243,7 @@ def _preposition(p: _Passage, i: int) -> Iterator[_Edit]:
     objects = _DETERMINERS | _TIME_WORDS | _NUMBERS | (_PLACES if lower == "to" else _NOUNS)
     if following in objects:
         yield p.edit(i, _like(_PREPOSITION_SWAPS[lower], word), "preposition",
-                     f'the right preposition before "{p.word(i + 1)}" is "{lower}"')
+                     f'the right preposition here is "{lower}", not "{_PREPOSITION_SWAPS[lower]}"')
 
 
 def _plural(p: _Passage, i: int) -> Iterator[_Edit]:
@@ -226,7 +251,7 @@ def _plural(p: _Passage, i: int) -> Iterator[_Edit]:
     if lower in _UNCOUNTABLE and previous not in ("to", "a", "an"):
         yield p.edit(i, word + "s", "plural", f'"{word}" is uncountable and has no plural')
     elif (previous in _NUMBERS or previous in ("these", "those")) and lower.endswith("s") \
-            and len(lower) > 3 and not lower.endswith(("ss", "us", "is", "ies", "ves")):
+            and len(lower) > 3 and not lower.endswith(("ss", "us", "is", "ies", "ves", "oes")):
         yield p.edit(i, _without_s(word), "plural", f'after "{p.word(i - 1)}" the noun is plural: "{word}"')
 
 
@@ -257,12 +282,21 @@ _RULES: tuple[Callable[[_Passage, int], Iterator[_Edit]], ...] = (
 
 
 def _fallback(p: _Passage) -> Iterator[_Edit]:
-    """An unneeded "the" before a content word, for passages the rules barely touch."""
-    for i, match in enumerate(p.words):
-        word = match.group()
-        if len(word) > 3 and word.islower() and not word.endswith("ly") \
-                and p.before(i) not in _DETERMINERS | _ADJECTIVES and word not in _OBJECT_STARTS:
-            yield p.edit(i, f"the {word}", "article", f'"{word}" takes no article here')
+    """An unneeded "the" before a content word, for passages the rules barely touch.
+
+    Words right after a preposition come first: they most likely start a noun phrase.
+    """
+    not_nouns = _DETERMINERS | _NUMBERS | _FUNCTION_WORDS | _ADVERBS | _OBJECT_STARTS | _THIRD_PERSON
+    # Right after these the next word is a verb or a modifier, not the start of a noun phrase.
+    not_before_nouns = (_PLURAL_SUBJECTS | _THIRD_PERSON | _HAVE_FORMS | _BE_FORMS | _DETERMINERS
+                        | {"you", "to", "very", "not"})
+    usable = [
+        i for i, match in enumerate(p.words)
+        if len(match.group()) > 3 and match.group().islower() and not match.group().endswith("ly")
+        and match.group() not in not_nouns | _BE_FORMS and p.before(i) not in not_before_nouns
+    ]
+    for i in sorted(usable, key=lambda i: p.before(i) not in _PREPOSITIONS):
+        yield p.edit(i, f"the {p.word(i)}", "article", f'"{p.word(i)}" takes no article here')
 
 
 def _choose(edits: list[_Edit], fallback: list[_Edit], rng: random.Random) -> list[_Edit]:

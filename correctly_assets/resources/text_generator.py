@@ -28,7 +28,7 @@ class TextGeneratorResource(dg.ConfigurableResource):
     openai: Optional[OpenAIResource] = None
     model: str = "gpt-4o-mini"
     temperature: float = 0.7
-    max_concurrency: int = 32
+    max_concurrency: int = 64
     max_retries: int = 8
     timeout_s: float = 60.0
 
