@@ -12,6 +12,7 @@ ANSWER = ParsedAnswer(
         CorrectionPoint(number=2, before="학교", after="school", explanation="Korean word"),
     ),
 )
+CLEAN = format_answer(ANSWER)
 
 MULTILINE = ParsedAnswer(
     before="A: Did you went there?\nB: Yes, I go there on last Sunday.",
@@ -21,8 +22,9 @@ MULTILINE = ParsedAnswer(
         CorrectionPoint(number=1, before="went", after="go",
                         explanation='tense: after "did" the verb stays in its base form'),
         CorrectionPoint(number=2, before="I go there on", after="I went there",
-                        explanation="tense and preposition: it's in the past; no \"on\" before last"),
-        CorrectionPoint(number=3, before="don't", after="do not", explanation="style: spell it out"),
+                        explanation='tense: it is past; no "on" before "last"'),
+        CorrectionPoint(number=3, before="don't", after="do not",
+                        explanation="style: spell it out"),
     ),
 )
 
@@ -58,12 +60,19 @@ def test_tolerates_how_models_decorate_answers():
     assert parse_answer(text) == ANSWER
 
 
-@pytest.mark.parametrize("before_header", ["[Before]", "**Before:**", "### Before", "Before:", "BEFORE",
-                                           "**[Before]**", "## **Before**", "  [before]  "])
-@pytest.mark.parametrize("points_header", ["[Correction Points]", "Correction points:", "**Corrections**",
-                                           "### Correction Points", "[correction point]"])
+@pytest.mark.parametrize(
+    "before_header",
+    ["[Before]", "**Before:**", "### Before", "Before:", "BEFORE", "**[Before]**",
+     "## **Before**", "  [before]  "],
+)
+@pytest.mark.parametrize(
+    "points_header",
+    ["[Correction Points]", "Correction points:", "**Corrections**", "### Correction Points",
+     "[correction point]"],
+)
 def test_header_variants(before_header, points_header):
-    text = format_answer(ANSWER).replace("[Before]", before_header).replace("[Correction Points]", points_header)
+    text = format_answer(ANSWER).replace("[Before]", before_header)
+    text = text.replace("[Correction Points]", points_header)
     assert parse_answer(text) == ANSWER
 
 
@@ -77,8 +86,10 @@ def test_header_with_the_section_on_the_same_line():
 
 
 def test_prose_starting_with_a_section_name_is_not_a_header():
-    answer = ANSWER.model_copy(update={"before": "After school I go to 학교.\nBefore dinner I study.",
-                                       "after": "After school I went to school.\nBefore dinner I studied."})
+    answer = ANSWER.model_copy(update={
+        "before": "After school I go to 학교.\nBefore dinner I study.",
+        "after": "After school I went to school.\nBefore dinner I studied.",
+    })
     assert parse_answer(format_answer(answer)) == answer
 
 
@@ -117,19 +128,19 @@ def test_point_spans_keep_apostrophes_and_inner_quotes():
         ("", "answer is empty"),
         ("  \n\t ", "answer is empty"),
         ("Sorry, I can't help with that.", "missing section [Before]"),
-        (format_answer(ANSWER).replace("[After]", "[Afterwards]"), "missing section [After]"),
-        (format_answer(ANSWER).replace("[Translation]", "Translated"), "missing section [Translation]"),
-        (format_answer(ANSWER).split("[Correction Points]")[0], "missing section [Correction Points]"),
-        (format_answer(ANSWER).replace("Yesterday I go to 학교.", ""), "section [Before] is empty"),
-        (format_answer(ANSWER).replace("Yesterday I went to school.", "  "), "section [After] is empty"),
-        (format_answer(ANSWER).replace("어제 나는 학교에 갔다.", ""), "section [Translation] is empty"),
-        (format_answer(ANSWER).split("1. ")[0], "section [Correction Points] is empty"),
-        (format_answer(ANSWER).split("1. ")[0] + "No mistakes found.",
+        (CLEAN.replace("[After]", "[Afterwards]"), "missing section [After]"),
+        (CLEAN.replace("[Translation]", "Translated"), "missing section [Translation]"),
+        (CLEAN.split("[Correction Points]")[0], "missing section [Correction Points]"),
+        (CLEAN.replace("Yesterday I go to 학교.", ""), "section [Before] is empty"),
+        (CLEAN.replace("Yesterday I went to school.", "  "), "section [After] is empty"),
+        (CLEAN.replace("어제 나는 학교에 갔다.", ""), "section [Translation] is empty"),
+        (CLEAN.split("1. ")[0], "section [Correction Points] is empty"),
+        (CLEAN.split("1. ")[0] + "No mistakes found.",
          "section [Correction Points] has no point"),
-        (format_answer(ANSWER).replace('2. "학교"', '3. "학교"'), "correction points are not numbered 1..n"),
-        (format_answer(ANSWER).replace('1. "go"', '2. "go"'), "correction points are not numbered 1..n"),
-        (format_answer(ANSWER) + "\n3. the rest is fine", "correction point 3 is not in the form"),
-        (format_answer(ANSWER) + "\n[Before]\nagain", "section [Before] appears twice"),
+        (CLEAN.replace('2. "학교"', '3. "학교"'), "correction points are not numbered 1..n"),
+        (CLEAN.replace('1. "go"', '2. "go"'), "correction points are not numbered 1..n"),
+        (CLEAN + "\n3. the rest is fine", "correction point 3 is not in the form"),
+        (CLEAN + "\n[Before]\nagain", "section [Before] appears twice"),
     ],
 )
 def test_rejections_say_why(text, reason):

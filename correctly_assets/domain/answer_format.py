@@ -132,7 +132,9 @@ def _points(body: str) -> tuple[CorrectionPoint, ...]:
             )
         points.append(point)
     if not points:
-        raise AnswerRejected('section [Correction Points] has no point in the form 1. "wrong" -> "right": why')
+        raise AnswerRejected(
+            'section [Correction Points] has no point in the form 1. "wrong" -> "right": why'
+        )
     if [p.number for p in points] != list(range(1, len(points) + 1)):
         raise AnswerRejected("correction points are not numbered 1..n")
     return tuple(points)

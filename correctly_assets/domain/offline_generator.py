@@ -60,12 +60,13 @@ _REGULAR_PAST = {
     "traveled": "travel", "travelled": "travel", "washed": "wash", "changed": "change",
     "closed": "close", "lived": "live", "studied": "study", "carried": "carry",
     "practiced": "practice", "invited": "invite", "received": "receive", "baked": "bake",
+    "rained": "rain", "snowed": "snow", "happened": "happen", "smiled": "smile",
 }
 _PLURAL_SUBJECTS = {"i", "we", "they"}  # always subjects, unlike "you" and "it"
 _NOT_PRESENT_VERBS = {
-    "am", "can", "could", "will", "would", "should", "must", "may", "might", "shall", "had",
-    "did", "put", "cut", "let", "set", "hit", "read", "hurt", "quit", "both", "all", "only",
-    "even", "too", "each", "guys", "myself", "ourselves", "themselves",
+    "am", "can", "cannot", "could", "will", "would", "should", "must", "may", "might",
+    "shall", "had", "did", "put", "cut", "let", "set", "hit", "read", "hurt", "quit", "both",
+    "all", "only", "even", "too", "each", "guys", "myself", "ourselves", "themselves",
 }
 _BE_FORMS = {"is", "are", "was", "were", "be", "been", "being", "am", "get", "got"}
 _HAVE_FORMS = {"have", "has", "had"}
@@ -73,16 +74,15 @@ _DETERMINERS = {
     "the", "a", "an", "my", "your", "his", "her", "our", "their", "its", "this", "that",
     "these", "those", "some", "every", "each", "no", "any",
 }
+_PLACE_PREPOSITIONS = {"to", "at", "from", "after", "before"}
+_MEAL_WORDS = {"have", "had", "has", "for", "after", "before", "at", "eat", "ate", "skipped"}
+_SUBJECT_WORDS = {"in", "speak", "speaks", "study", "studying", "learn", "learning", "for"}
 _ZERO_ARTICLE = {  # nouns used without an article after these words
-    "school": {"to", "at", "from", "after", "before"}, "work": {"to", "at", "from", "after", "before"},
-    "bed": {"to", "in"}, "church": {"to", "at"},
-    "breakfast": {"have", "had", "has", "for", "after", "before", "eat", "ate", "skip", "skipped"},
-    "lunch": {"have", "had", "has", "for", "after", "before", "eat", "ate", "skip", "skipped", "at"},
-    "dinner": {"have", "had", "has", "for", "after", "before", "eat", "ate", "skip", "skipped", "at"},
-    "english": {"in", "speak", "speaks", "study", "learn", "learning", "studying"},
-    "math": {"in", "study", "studying", "for"}, "history": {"in", "study", "studying", "for"},
+    "school": _PLACE_PREPOSITIONS, "work": _PLACE_PREPOSITIONS, "church": _PLACE_PREPOSITIONS,
+    "bed": {"to", "in"}, "breakfast": _MEAL_WORDS, "lunch": _MEAL_WORDS, "dinner": _MEAL_WORDS,
+    "english": _SUBJECT_WORDS, "math": _SUBJECT_WORDS, "history": _SUBJECT_WORDS,
 }
-_PREPOSITION_SWAPS = {"at": "in", "in": "at", "on": "in", "to": "at", "for": "to"}
+_PREPOSITION_SWAPS = {"at": "in", "in": "at", "on": "in", "to": "at", "for": "to", "by": "until"}
 _NUMBERS = {
     "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven",
     "twelve", "twenty", "thirty", "hundred", "many", "several", "few", "both",
@@ -91,17 +91,20 @@ _TIME_WORDS = {
     "monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday", "mondays",
     "fridays", "sundays", "saturdays", "weekends", "january", "february", "march", "april",
     "may", "june", "july", "august", "september", "october", "november", "december",
-    "night", "noon", "midnight", "weekend", "sunrise", "sunset", "first", "least",
+    "night", "noon", "midnight", "weekend", "sunrise", "sunset", "first", "least", "tomorrow",
+    "tonight", "next",
 }
 _UNCOUNTABLE = {
     "information", "advice", "furniture", "homework", "luggage", "equipment", "baggage",
     "bread", "rice", "traffic", "weather", "music", "money", "knowledge", "feedback",
     "research", "evidence", "stuff", "salt", "scenery", "jewelry",
 }
+_QUANTITIES = {"lot", "few", "little"}  # "a lot", "a few": no article to drop
 _ADVERBS = {"always", "usually", "often", "never", "really", "also", "sometimes"}
 _PREPOSITIONS = {"in", "on", "at", "to", "for", "with", "from", "into", "about", "by", "of"}
 _FUNCTION_WORDS = _PREPOSITIONS | {
-    "and", "but", "or", "so", "because", "than", "when", "if", "not", "as", "like", "just", "still",
+    "and", "but", "or", "so", "because", "than", "when", "if", "not", "as", "like", "just",
+    "still",
 }
 _OBJECT_STARTS = _DETERMINERS | {"it", "them", "me", "him", "us", "to", "up", "out"}
 _ADJECTIVES = {
@@ -135,6 +138,10 @@ _NOUNS = set(_KOREAN) | _UNCOUNTABLE | {
     "tea", "sandwich", "mug", "quiz", "schedule", "deadline", "recipe", "coat", "guitar",
 }
 _PLACES = {"school", "bed", "church", "class", "market", "hospital", "library", "airport"}
+# Words that are never the main verb a subject or an adverb goes with.
+_NOT_VERBS = _OBJECT_STARTS | _ADVERBS | _BE_FORMS | _FUNCTION_WORDS
+# Words after "I", "we", "they" that must not get an -s: past forms, modals, "both", ...
+_NO_ADDED_S = _AGREEMENT.keys() | _IRREGULAR_PAST.keys() | _NOT_VERBS | _NOT_PRESENT_VERBS
 _WORD = re.compile(r"[A-Za-z]+(?:'[A-Za-z]+)?")
 
 
@@ -160,13 +167,18 @@ class _Passage:
 
     def joined(self, i: int) -> bool:
         """Whether word i and word i + 1 are separated by exactly one space."""
-        return i + 1 < len(self.words) and self.text[self.words[i].end() : self.words[i + 1].start()] == " "
+        if i + 1 >= len(self.words):
+            return False
+        return self.text[self.words[i].end() : self.words[i + 1].start()] == " "
 
     def before(self, i: int) -> str:
         """The previous word in the same clause (no punctuation between), lower-case."""
         return self.lower(i - 1) if i > 0 and self.joined(i - 1) else ""
 
-    def edit(self, i: int, wrong: str, error_type: str, detail: str, last: int | None = None) -> _Edit:
+    def edit(
+        self, i: int, wrong: str, error_type: str, detail: str, last: int | None = None
+    ) -> _Edit:
+        """An edit of words i..last (i alone by default)."""
         end = self.words[i if last is None else last].end()
         return _Edit(self.words[i].start(), end, wrong, error_type, detail)
 
@@ -199,22 +211,23 @@ def _agreement(p: _Passage, i: int) -> Iterator[_Edit]:
     if lower in _AGREEMENT:
         yield p.edit(i, _like(_AGREEMENT[lower], word), "subject-verb agreement",
                      f'the subject takes "{word}" here')
-    subject = p.before(i - 1) if p.before(i) in _ADVERBS else p.before(i)
-    if (subject in _THIRD_PERSON and lower.endswith("s") and lower not in _AGREEMENT
-            and lower not in _ADVERBS | _FUNCTION_WORDS
-            and len(lower) > 3 and not lower.endswith(("ss", "us"))):
+    # The subject is the previous word, or the one before an adverb: "she always goes".
+    subject_at = i - 2 if p.before(i) in _ADVERBS and p.before(i - 1) else i - 1
+    subject = p.before(subject_at + 1)
+    if (subject in _THIRD_PERSON and lower.endswith("s") and len(lower) > 3
+            and lower not in _AGREEMENT and lower not in _NOT_VERBS
+            and not lower.endswith(("ss", "us"))):
         yield p.edit(i, _without_s(word), "subject-verb agreement",
                      f'a third-person singular subject takes "{word}", with -s')
     if (subject in _PLURAL_SUBJECTS and word.isalpha() and word.islower() and len(word) > 1
-            and lower not in _AGREEMENT.keys() | _ADVERBS | _FUNCTION_WORDS | _NOT_PRESENT_VERBS | _BE_FORMS
-            and lower not in _IRREGULAR_PAST and not lower.endswith("ed")):
+            and lower not in _NO_ADDED_S and not lower.endswith("ed")):
         yield p.edit(i, _with_s(word), "subject-verb agreement",
-                     f'"{p.word(i - 1)}" takes "{word}", without -s')
+                     f'"{p.word(subject_at)}" takes "{word}", without -s')
 
 
 def _tense(p: _Passage, i: int) -> Iterator[_Edit]:
     word, lower, previous = p.word(i), p.lower(i), p.before(i)
-    if previous in _BE_FORMS:  # passives and adjectives ("was delayed", "got used")
+    if previous in _BE_FORMS:  # passives and adjectives: "was delayed", "got used to"
         return
     detail = f'the past event needs the past form "{word}"'
     if lower in _IRREGULAR_PAST:
@@ -228,52 +241,62 @@ def _tense(p: _Passage, i: int) -> Iterator[_Edit]:
 
 def _article(p: _Passage, i: int) -> Iterator[_Edit]:
     word, lower, following = p.word(i), p.lower(i), p.word(i + 1)
-    if lower in ("the", "a", "an") and p.joined(i) and following.lower() not in ("lot", "few", "little"):
-        yield p.edit(i, _like(following, word), "article", f'"{following}" needs the article "{lower}" here',
-                     last=i + 1)
+    if lower in ("the", "a", "an") and p.joined(i) and following.lower() not in _QUANTITIES:
+        yield p.edit(i, _like(following, word), "article",
+                     f'"{following}" needs the article "{lower}" here', last=i + 1)
     if p.before(i) in _ZERO_ARTICLE.get(lower, ()):
-        yield p.edit(i, f"the {word}", "article", f'"{word}" takes no article after "{p.word(i - 1)}"')
+        yield p.edit(i, f"the {word}", "article",
+                     f'"{word}" takes no article after "{p.word(i - 1)}"')
 
 
 def _preposition(p: _Passage, i: int) -> Iterator[_Edit]:
     word, lower, following = p.word(i), p.lower(i), p.lower(i + 1)
     if lower not in _PREPOSITION_SWAPS or not p.joined(i):
         return
-    # Only before a noun phrase: "to" before a verb ("to book", "to work") is an infinitive.
-    objects = _DETERMINERS | _TIME_WORDS | _NUMBERS | (_PLACES if lower == "to" else _NOUNS)
+    # Only before a noun phrase: "to" before a verb ("to book", "to work") is an infinitive;
+    # "by" is confused with "until" only before a deadline.
+    if lower == "by":
+        objects = _TIME_WORDS | _NUMBERS
+    else:
+        objects = _DETERMINERS | _TIME_WORDS | _NUMBERS | (_PLACES if lower == "to" else _NOUNS)
     if following in objects:
-        yield p.edit(i, _like(_PREPOSITION_SWAPS[lower], word), "preposition",
-                     f'the right preposition here is "{lower}", not "{_PREPOSITION_SWAPS[lower]}"')
+        wrong = _PREPOSITION_SWAPS[lower]
+        yield p.edit(i, _like(wrong, word), "preposition",
+                     f'the right preposition here is "{lower}", not "{wrong}"')
 
 
 def _plural(p: _Passage, i: int) -> Iterator[_Edit]:
     word, lower, previous = p.word(i), p.lower(i), p.before(i)
     if lower in _UNCOUNTABLE and previous not in ("to", "a", "an"):
         yield p.edit(i, word + "s", "plural", f'"{word}" is uncountable and has no plural')
-    elif (previous in _NUMBERS or previous in ("these", "those")) and lower.endswith("s") \
-            and len(lower) > 3 and not lower.endswith(("ss", "us", "is", "ies", "ves", "oes")):
-        yield p.edit(i, _without_s(word), "plural", f'after "{p.word(i - 1)}" the noun is plural: "{word}"')
+    elif ((previous in _NUMBERS or previous in ("these", "those")) and lower.endswith("s")
+            and len(lower) > 3 and not lower.endswith(("ss", "us", "is", "ies", "ves", "oes"))):
+        yield p.edit(i, _without_s(word), "plural",
+                     f'after "{p.word(i - 1)}" the noun is plural: "{word}"')
 
 
 def _word_order(p: _Passage, i: int) -> Iterator[_Edit]:
     word, lower, following = p.word(i), p.lower(i), p.word(i + 1)
-    # "I always drink coffee" -> "I drink always coffee": the adverb lands between verb and object.
+    # "I always drink coffee" -> "I drink always coffee": the adverb lands between verb
+    # and object, which is where a Korean sentence would not put it either.
     if (lower in _ADVERBS and word.islower() and p.joined(i) and p.joined(i + 1)
-            and following.islower() and following not in _OBJECT_STARTS | _ADVERBS | _BE_FORMS | _FUNCTION_WORDS
+            and following.islower() and following not in _NOT_VERBS
             and p.lower(i + 2) in _OBJECT_STARTS | _NOUNS):
         yield p.edit(i, f"{following} {word}", "word order",
                      f'"{word}" goes before the verb "{following}", not after it', last=i + 1)
-    if lower in _ADJECTIVES and p.joined(i) and (following.lower() in _NOUNS or following.lower()[:-1] in _NOUNS):
-        yield p.edit(i, f"{_like(following.lower(), word)} {lower}", "word order",
-                     f'the adjective "{lower}" goes before the noun "{following.lower()}"', last=i + 1)
+    noun = following.lower()
+    if lower in _ADJECTIVES and p.joined(i) and (noun in _NOUNS or noun[:-1] in _NOUNS):
+        yield p.edit(i, f"{_like(noun, word)} {lower}", "word order",
+                     f'the adjective "{lower}" goes before the noun "{noun}"', last=i + 1)
 
 
 def _korean_word(p: _Passage, i: int) -> Iterator[_Edit]:
     lower = p.lower(i)
-    english = lower if lower in _KOREAN else lower[:-1] if lower.endswith("s") and lower[:-1] in _KOREAN else None
-    if english is not None:
-        yield p.edit(i, _KOREAN[english], "Korean word",
-                     f'write the English word "{p.word(i)}" instead of the Korean "{_KOREAN[english]}"')
+    singular = lower[:-1] if lower.endswith("s") and lower not in _KOREAN else lower
+    if singular in _KOREAN:
+        korean = _KOREAN[singular]
+        yield p.edit(i, korean, "Korean word",
+                     f'write the English word "{p.word(i)}" instead of the Korean "{korean}"')
 
 
 _RULES: tuple[Callable[[_Passage, int], Iterator[_Edit]], ...] = (
@@ -281,43 +304,51 @@ _RULES: tuple[Callable[[_Passage, int], Iterator[_Edit]], ...] = (
 )
 
 
-def _fallback(p: _Passage) -> Iterator[_Edit]:
+def _fallback(p: _Passage) -> tuple[list[_Edit], list[_Edit]]:
     """An unneeded "the" before a content word, for passages the rules barely touch.
 
-    Words right after a preposition come first: they most likely start a noun phrase.
+    Returns the edits after a preposition, where a noun phrase most likely starts, and the
+    rest, which are used only when nothing else gives the passage a mistake.
     """
-    not_nouns = _DETERMINERS | _NUMBERS | _FUNCTION_WORDS | _ADVERBS | _OBJECT_STARTS | _THIRD_PERSON
-    # Right after these the next word is a verb or a modifier, not the start of a noun phrase.
+    not_nouns = _NOT_VERBS | _NUMBERS | _THIRD_PERSON
     not_before_nouns = (_PLURAL_SUBJECTS | _THIRD_PERSON | _HAVE_FORMS | _BE_FORMS | _DETERMINERS
                         | {"you", "to", "very", "not"})
-    usable = [
-        i for i, match in enumerate(p.words)
-        if len(match.group()) > 3 and match.group().islower() and not match.group().endswith("ly")
-        and match.group() not in not_nouns | _BE_FORMS and p.before(i) not in not_before_nouns
-    ]
-    for i in sorted(usable, key=lambda i: p.before(i) not in _PREPOSITIONS):
-        yield p.edit(i, f"the {p.word(i)}", "article", f'"{p.word(i)}" takes no article here')
+    likely, last_resort = [], []
+    for i, match in enumerate(p.words):
+        word = match.group()
+        if (len(word) > 3 and word.islower() and not word.endswith("ly")
+                and word not in not_nouns and p.before(i) not in not_before_nouns):
+            edit = p.edit(i, f"the {word}", "article", f'"{word}" takes no article here')
+            (likely if p.before(i) in _PREPOSITIONS else last_resort).append(edit)
+    return likely, last_resort
 
 
-def _choose(edits: list[_Edit], fallback: list[_Edit], rng: random.Random) -> list[_Edit]:
-    """2-4 separate edits, spreading over error types before repeating one."""
+def _choose(edits: list[_Edit], fallback: tuple[list[_Edit], list[_Edit]],
+            rng: random.Random) -> list[_Edit]:
+    """2-4 edits that neither overlap nor touch, spreading over error types first."""
     rng.shuffle(edits)
     wanted = rng.randint(_MIN_ERRORS, _MAX_ERRORS)
+    likely, last_resort = fallback
+    passes = ((edits, True, wanted), (edits, False, wanted), (likely, False, _MIN_ERRORS),
+              (last_resort, False, 1))
     chosen: list[_Edit] = []
-    passes = ((edits, True, wanted), (edits, False, wanted), (fallback, False, _MIN_ERRORS))
     for pool, new_types_only, target in passes:
         for edit in pool:
             if len(chosen) >= target:
                 break
             if new_types_only and any(c.error_type == edit.error_type for c in chosen):
                 continue
-            if all(edit.end + 1 < c.start or c.end + 1 < edit.start for c in chosen):
+            if all(edit.end < c.start or c.end < edit.start for c in chosen):
                 chosen.append(edit)
     return sorted(chosen, key=lambda e: e.start)
 
 
 def generate_offline_answer(passage: str, korean: str, seed: str) -> str:
-    """The sectioned answer for a clean passage, deterministic in (passage, korean, seed)."""
+    """The sectioned answer for a clean passage, deterministic in (passage, korean, seed).
+
+    Raises ValueError for an empty passage or translation, and for a passage too short to
+    hold a mistake (no word of four letters or more that a rule applies to).
+    """
     passage, korean = passage.strip(), korean.strip()
     if not passage or not korean:
         raise ValueError("the passage and its Korean translation must not be empty")
@@ -325,7 +356,7 @@ def generate_offline_answer(passage: str, korean: str, seed: str) -> str:
     rng = random.Random(int.from_bytes(digest[:8], "big"))
     text = _Passage(passage)
     edits = [edit for i in range(len(text.words)) for rule in _RULES for edit in rule(text, i)]
-    chosen = _choose(edits, list(_fallback(text)), rng)
+    chosen = _choose(edits, _fallback(text), rng)
     if not chosen:
         raise ValueError(f"no word in the passage to build a mistake from: {passage!r}")
     before, last = [], 0
