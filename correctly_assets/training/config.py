@@ -1,0 +1,78 @@
+"""What one supervised fine-tuning run needs; every field is also a command-line flag."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Optional
+
+TINY_LEARNING_RATE = 5e-4
+LORA_LEARNING_RATE = 2e-4
+FULL_LEARNING_RATE = 2e-5
+
+
+@dataclass
+class TrainingConfig:
+    train_file: str = field(metadata={"help": "JSONL of chats, one {'messages': [...]} a line"})
+    output_dir: str = field(
+        metadata={"help": "checkpoints/, model/ and the MLflow run id go here; rerun to resume"}
+    )
+    validation_file: Optional[str] = field(
+        default=None, metadata={"help": "JSONL of chats for eval_loss; none: no evaluation"}
+    )
+    base_model: str = field(
+        default="", metadata={"help": "hub name or local path; empty: a tiny model built locally"}
+    )
+    use_lora: bool = field(default=False, metadata={"help": "train LoRA adapters, merged at the end"})
+    lora_r: int = 16
+    lora_alpha: int = 32
+    epochs: float = 1.0
+    max_steps: int = field(default=-1, metadata={"help": "overrides epochs when positive"})
+    per_device_batch_size: int = 8
+    gradient_accumulation_steps: int = 1
+    learning_rate: Optional[float] = field(
+        default=None,
+        metadata={"help": f"none: {TINY_LEARNING_RATE} for the tiny model, "
+                          f"{LORA_LEARNING_RATE} with LoRA, {FULL_LEARNING_RATE} otherwise"},
+    )
+    max_length: int = field(default=512, metadata={"help": "tokens per chat (or per packed row)"})
+    packing: bool = False
+    assistant_only_loss: bool = field(
+        default=True, metadata={"help": "loss on the assistant's reply only"}
+    )
+    bf16: Optional[bool] = field(default=None, metadata={"help": "none: on when a bf16-capable CUDA device is present"})
+    save_steps: int = 50
+    logging_steps: int = 5
+    eval_steps: int = 50
+    seed: int = 42
+    mlflow_tracking_uri: Optional[str] = field(
+        default=None,
+        metadata={"help": "none: $MLFLOW_TRACKING_URI, else sqlite:///<output_dir>/mlflow.db"},
+    )
+    mlflow_experiment: str = "correctly"
+    run_name: Optional[str] = None
+
+    def __post_init__(self):
+        for name in ("train_file", "output_dir"):
+            if not getattr(self, name):
+                raise ValueError(f"{name} is required")
+        positive = ("lora_r", "lora_alpha", "per_device_batch_size", "gradient_accumulation_steps",
+                    "max_length", "save_steps", "logging_steps", "eval_steps")
+        for name in positive:
+            if getattr(self, name) <= 0:
+                raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
+        if self.max_steps <= 0 and self.epochs <= 0:
+            raise ValueError("give a positive epochs or max_steps")
+        if self.learning_rate is not None and self.learning_rate <= 0:
+            raise ValueError(f"learning_rate must be positive, got {self.learning_rate}")
+
+    @property
+    def uses_tiny_model(self) -> bool:
+        return not self.base_model
+
+    @property
+    def effective_learning_rate(self) -> float:
+        if self.learning_rate is not None:
+            return self.learning_rate
+        if self.uses_tiny_model:
+            return TINY_LEARNING_RATE
+        return LORA_LEARNING_RATE if self.use_lora else FULL_LEARNING_RATE

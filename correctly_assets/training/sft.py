@@ -1,0 +1,302 @@
+"""Supervised fine-tuning on the chat JSONL files, tracked in MLflow, resumable after a crash.
+
+Layout of `output_dir`:
+    base_model/      the tiny model, when no base model is given
+    checkpoints/     trainer checkpoints, the last two kept
+    model/           the final model (LoRA merged in) with its tokenizer
+    mlflow_run_id    the run this output directory logs to, across restarts
+    mlflow.db        the MLflow store, unless a tracking URI is given
+
+Rerunning with the same output_dir resumes from the last complete checkpoint and keeps
+logging to the same MLflow run.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import shutil
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Optional
+
+from .config import TrainingConfig
+
+# Read by huggingface_hub when it is first imported; set again at run time below for the
+# case where it was imported before this module.
+os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+
+logger = logging.getLogger(__name__)
+
+RUN_ID_FILE = "mlflow_run_id"
+CHECKPOINTS_DIR = "checkpoints"
+MODEL_DIR = "model"
+TINY_MODEL_DIR = "base_model"
+_CHECKPOINT = re.compile(r"^checkpoint-(\d+)$")
+_ROLES = {"system", "user", "assistant"}
+
+
+@dataclass
+class TrainingResult:
+    model_dir: Path
+    mlflow_run_id: str
+    resumed_from_checkpoint: Optional[str]
+    global_step: int
+    train_loss: float
+    eval_loss: Optional[float]
+    train_rows: int
+    validation_rows: int
+
+
+def read_chats(path: str | Path) -> list[dict[str, Any]]:
+    """Rows of {"messages": [...]} from a JSONL file; a malformed line is an error naming it."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no such chat file: {path}")
+    rows = []
+    with path.open(encoding="utf-8") as lines:
+        for number, line in enumerate(lines, start=1):
+            if not line.strip():
+                continue
+            where = f"{path}:{number}"
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as error:
+                raise ValueError(f"{where}: not JSON ({error})") from None
+            messages = row.get("messages") if isinstance(row, dict) else None
+            if not isinstance(messages, list) or not messages:
+                raise ValueError(f"{where}: expected an object with a non-empty 'messages' list")
+            for message in messages:
+                if (not isinstance(message, dict) or message.get("role") not in _ROLES
+                        or not isinstance(message.get("content"), str)):
+                    raise ValueError(
+                        f"{where}: each message needs a role in {sorted(_ROLES)} and a string content"
+                    )
+            if messages[-1]["role"] != "assistant":
+                raise ValueError(f"{where}: the last message must be the assistant's")
+            rows.append({"messages": [{"role": m["role"], "content": m["content"]} for m in messages]})
+    if not rows:
+        raise ValueError(f"{path}: no chats")
+    return rows
+
+
+def last_complete_checkpoint(checkpoints_dir: str | Path) -> Optional[Path]:
+    """The newest checkpoint whose trainer state was written; a kill during a save leaves
+    a checkpoint directory without it, and that one is skipped."""
+    checkpoints_dir = Path(checkpoints_dir)
+    if not checkpoints_dir.is_dir():
+        return None
+    complete = []
+    for entry in checkpoints_dir.iterdir():
+        match = _CHECKPOINT.match(entry.name)
+        if match and entry.is_dir() and _readable_json(entry / "trainer_state.json"):
+            complete.append((int(match[1]), entry))
+    return max(complete)[1] if complete else None
+
+
+def _readable_json(path: Path) -> bool:
+    try:
+        json.loads(path.read_text(encoding="utf-8"))
+        return True
+    except (OSError, ValueError):
+        return False
+
+
+def _tracking_uri(config: TrainingConfig, output_dir: Path) -> str:
+    return (config.mlflow_tracking_uri or os.environ.get("MLFLOW_TRACKING_URI")
+            or f"sqlite:///{output_dir.resolve() / 'mlflow.db'}")
+
+
+def _open_run(client, config: TrainingConfig, output_dir: Path, tracking_uri: str) -> str:
+    """The run recorded in output_dir, reopened; or a new one, recorded there at once."""
+    run_id_file = output_dir / RUN_ID_FILE
+    if run_id_file.is_file():
+        run_id = run_id_file.read_text(encoding="utf-8").strip()
+        client.get_run(run_id)  # fails clearly if the tracking store has no such run
+        client.update_run(run_id, status="RUNNING")
+        return run_id
+    experiment = client.get_experiment_by_name(config.mlflow_experiment)
+    if experiment is None:
+        # A sqlite store would otherwise put artifacts under ./mlruns of whatever the cwd is.
+        artifact_location = None
+        if tracking_uri.startswith("sqlite:///"):
+            db_path = Path(tracking_uri.removeprefix("sqlite:///"))
+            artifact_location = (db_path.parent / "mlartifacts").resolve().as_uri()
+        experiment_id = client.create_experiment(config.mlflow_experiment, artifact_location)
+    else:
+        experiment_id = experiment.experiment_id
+    run = client.create_run(experiment_id, run_name=config.run_name)
+    staging = run_id_file.with_suffix(".tmp")
+    staging.write_text(run.info.run_id, encoding="utf-8")
+    os.replace(staging, run_id_file)
+    return run.info.run_id
+
+
+def _log_new_params(client, run_id: str, params: dict[str, Any]) -> None:
+    """MLflow params cannot change; on a resumed run only the missing ones are logged."""
+    from mlflow.entities import Param
+
+    existing = client.get_run(run_id).data.params
+    for key, value in params.items():
+        if key in existing and existing[key] != str(value):
+            logger.warning("param %s was %r, now %r; the run keeps %r",
+                           key, existing[key], str(value), existing[key])
+    fresh = [Param(key, str(value)) for key, value in params.items() if key not in existing]
+    for start in range(0, len(fresh), 100):
+        client.log_batch(run_id, params=fresh[start:start + 100], synchronous=True)
+
+
+def _metrics_callback(client, run_id: str):
+    from mlflow.entities import Metric
+    from transformers import TrainerCallback
+
+    class MlflowMetrics(TrainerCallback):
+        """Every trainer log line (loss per logging step, eval metrics) as MLflow metrics,
+        written synchronously so that a kill loses nothing already logged."""
+
+        def on_log(self, args, state, control, logs=None, **kwargs):
+            if not state.is_world_process_zero or not logs:
+                return
+            now = int(time.time() * 1000)
+            metrics = [Metric(key, float(value), now, state.global_step)
+                       for key, value in logs.items()
+                       if isinstance(value, (int, float)) and not isinstance(value, bool)]
+            if metrics:
+                client.log_batch(run_id, metrics=metrics, synchronous=True)
+
+    return MlflowMetrics()
+
+
+def _load_base(config: TrainingConfig, output_dir: Path, bf16: bool):
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from .tiny_model import build_tiny_model
+
+    source = build_tiny_model(output_dir / TINY_MODEL_DIR) if config.uses_tiny_model else config.base_model
+    # Full fine-tuning keeps fp32 master weights (bf16 is then autocast); LoRA trains
+    # small adapters over a frozen base that can stay in bf16.
+    dtype = torch.bfloat16 if (bf16 and config.use_lora) else torch.float32
+    model = AutoModelForCausalLM.from_pretrained(source, dtype=dtype)
+    tokenizer = AutoTokenizer.from_pretrained(source)
+    return model, tokenizer
+
+
+def _save_final_model(trainer, tokenizer, model_dir: Path) -> None:
+    model = trainer.model
+    if hasattr(model, "merge_and_unload"):
+        model = model.merge_and_unload()
+    staging = model_dir.with_name(f"{model_dir.name}.saving")
+    shutil.rmtree(staging, ignore_errors=True)
+    model.save_pretrained(staging)
+    tokenizer.save_pretrained(staging)
+    shutil.rmtree(model_dir, ignore_errors=True)
+    os.replace(staging, model_dir)
+
+
+def run_training(config: TrainingConfig, lineage: dict[str, Any] | None = None) -> TrainingResult:
+    """Train (or resume training) and return where the model is and how it went."""
+    import huggingface_hub.constants
+    import torch
+    from datasets import Dataset
+    from mlflow import MlflowClient
+    from peft import LoraConfig
+    from trl import SFTConfig, SFTTrainer
+
+    huggingface_hub.constants.HF_HUB_DISABLE_TELEMETRY = True
+    output_dir = Path(config.output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    train_rows = read_chats(config.train_file)
+    validation_rows = read_chats(config.validation_file) if config.validation_file else []
+    bf16_capable = torch.cuda.is_available() and torch.cuda.is_bf16_supported()
+    bf16 = bf16_capable if config.bf16 is None else config.bf16
+    if bf16 and not bf16_capable:
+        raise ValueError("bf16 needs a CUDA device that supports it")
+
+    tracking_uri = _tracking_uri(config, output_dir)
+    client = MlflowClient(tracking_uri)
+    run_id = _open_run(client, config, output_dir, tracking_uri)
+    checkpoints_dir = output_dir / CHECKPOINTS_DIR
+    checkpoint = last_complete_checkpoint(checkpoints_dir)
+    if checkpoint is not None:
+        logger.info("Resuming from checkpoint %s (MLflow run %s)", checkpoint, run_id)
+    try:
+        _log_new_params(client, run_id, {
+            **asdict(config),
+            "effective_learning_rate": config.effective_learning_rate,
+            "bf16_effective": bf16,
+            "train_rows": len(train_rows),
+            "validation_rows": len(validation_rows),
+        })
+        if lineage:
+            client.log_dict(run_id, lineage, "lineage.json")
+            for key, value in lineage.items():
+                text = value if isinstance(value, str) else json.dumps(value, default=str)
+                client.set_tag(run_id, f"lineage.{key}", text[:5000])
+        if checkpoint is not None:
+            client.set_tag(run_id, "resumed_from_checkpoint", checkpoint.name)
+
+        model, tokenizer = _load_base(config, output_dir, bf16)
+        args = SFTConfig(
+            output_dir=str(checkpoints_dir),
+            num_train_epochs=config.epochs,
+            max_steps=config.max_steps,
+            per_device_train_batch_size=config.per_device_batch_size,
+            per_device_eval_batch_size=config.per_device_batch_size,
+            gradient_accumulation_steps=config.gradient_accumulation_steps,
+            learning_rate=config.effective_learning_rate,
+            max_length=config.max_length,
+            packing=config.packing,
+            assistant_only_loss=config.assistant_only_loss,
+            bf16=bf16,
+            fp16=False,
+            # Recomputing activations saves memory on real models; the tiny one only slows down.
+            activation_checkpointing=not config.uses_tiny_model,
+            dataloader_pin_memory=torch.cuda.is_available(),
+            save_strategy="steps",
+            save_steps=config.save_steps,
+            save_total_limit=2,
+            logging_steps=config.logging_steps,
+            eval_strategy="steps" if validation_rows else "no",
+            eval_steps=config.eval_steps,
+            seed=config.seed,
+            report_to="none",
+            run_name=config.run_name,
+            disable_tqdm=True,
+        )
+        peft_config = None
+        if config.use_lora:
+            peft_config = LoraConfig(r=config.lora_r, lora_alpha=config.lora_alpha,
+                                     target_modules="all-linear", task_type="CAUSAL_LM")
+        trainer = SFTTrainer(
+            model=model,
+            args=args,
+            train_dataset=Dataset.from_list(train_rows),
+            eval_dataset=Dataset.from_list(validation_rows) if validation_rows else None,
+            processing_class=tokenizer,
+            peft_config=peft_config,
+            callbacks=[_metrics_callback(client, run_id)],
+        )
+        train_output = trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
+        eval_loss = trainer.evaluate()["eval_loss"] if validation_rows else None
+
+        model_dir = output_dir / MODEL_DIR
+        _save_final_model(trainer, tokenizer, model_dir)
+        client.log_artifacts(run_id, str(model_dir), MODEL_DIR)
+    except BaseException:
+        client.set_terminated(run_id, "FAILED")
+        raise
+    client.set_terminated(run_id, "FINISHED")
+    return TrainingResult(
+        model_dir=model_dir,
+        mlflow_run_id=run_id,
+        resumed_from_checkpoint=str(checkpoint) if checkpoint else None,
+        global_step=trainer.state.global_step,
+        train_loss=float(train_output.training_loss),
+        eval_loss=float(eval_loss) if eval_loss is not None else None,
+        train_rows=len(train_rows),
+        validation_rows=len(validation_rows),
+    )
