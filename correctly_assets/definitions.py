@@ -11,11 +11,12 @@ import os
 import dagster as dg
 from dagster_openai import OpenAIResource
 
-from .assets import generation, prompts, split, workbook
+from .assets import generation, model, prompts, split, workbook
 from .resources.embedder import SentenceEmbedderResource
 from .resources.files import ArtifactStoreResource, WorkbookResource
 from .resources.store import CorrectionStoreResource
 from .resources.text_generator import TextGeneratorResource
+from .resources.tracking import ExperimentTrackingResource
 
 
 def _from_env(field: str, variable: str) -> dict[str, dg.EnvVar]:
@@ -38,12 +39,14 @@ def build_resources() -> dict[str, dg.ConfigurableResource]:
             openai=openai, **_from_env("model", "CORRECTLY_LLM_MODEL")
         ),
         "embedder": SentenceEmbedderResource(),
+        "tracking": ExperimentTrackingResource(**_from_env("tracking_uri", "MLFLOW_TRACKING_URI")),
     }
 
 
 data_assets = dg.load_assets_from_modules([workbook, prompts, generation, split])
+model_assets = dg.load_assets_from_modules([model])
 
 defs = dg.Definitions(
-    assets=data_assets,
+    assets=[*data_assets, *model_assets],
     resources=build_resources(),
 )

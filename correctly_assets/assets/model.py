@@ -1,0 +1,105 @@
+"""fine_tuned_model: SFT with TRL on every theme's train split up to the partition's date."""
+
+import json
+import shutil
+from collections import Counter
+from pathlib import Path
+from typing import Optional
+
+import dagster as dg
+
+from ..domain.splitting import TRAIN, VALIDATION
+from ..gpu_launch import TRAINING_OP_TAGS
+from ..partitions import daily_partitions
+from ..resources.files import ArtifactStoreResource
+from ..resources.store import CorrectionStoreResource
+from ..resources.tracking import ExperimentTrackingResource
+from ..training import TrainingConfig, run_training
+from ..training.sft import MODEL_DIR
+
+
+class FineTuneConfig(dg.Config):
+    base_model: str = ""  # empty: the tiny model built locally; else a hub name or path
+    use_lora: bool = False
+    epochs: float = 1.0
+    max_steps: int = -1
+    per_device_batch_size: int = 8
+    learning_rate: Optional[float] = None
+    max_length: int = 512
+    packing: bool = False
+    save_steps: int = 50
+    logging_steps: int = 5
+
+
+def _write_chats(path: Path, examples) -> None:
+    path.write_text("".join(json.dumps({"messages": list(e.messages)}, ensure_ascii=False) + "\n"
+                            for e in examples))
+
+
+@dg.asset(
+    group_name="model",
+    partitions_def=daily_partitions,
+    deps=[dg.AssetDep("train_split", partition_mapping=dg.MultiToSingleDimensionPartitionMapping(
+        partition_dimension_name="date"))],
+    op_tags=TRAINING_OP_TAGS,
+    kinds={"pytorch", "mlflow"},
+    # A crashed step (lost pod, OOM kill) is retried and resumes from its last checkpoint.
+    retry_policy=dg.RetryPolicy(max_retries=2, delay=30),
+)
+def fine_tuned_model(
+    context: dg.AssetExecutionContext,
+    config: FineTuneConfig,
+    store: CorrectionStoreResource,
+    artifacts: ArtifactStoreResource,
+    tracking: ExperimentTrackingResource,
+) -> dg.MaterializeResult[dict]:
+    """The model fine-tuned on all themes' splits up to this date, tracked in MLflow.
+
+    Its output directory is fixed per partition: a retry after a crash finds the
+    checkpoints there and resumes the same MLflow run; a re-materialisation after a
+    finished training starts over.
+    """
+    date = context.partition_key
+    examples = store.get_store().load_train_examples(up_to_date=date)
+    train = [e for e in examples if e.split == TRAIN]
+    validation = [e for e in examples if e.split == VALIDATION]
+    if not train:
+        raise dg.Failure(f"partition {date}: no train_split rows up to this date; "
+                         "materialise train_split for at least one theme first")
+    output_dir = artifacts.path("fine_tuned_model", date)
+    if (output_dir / MODEL_DIR).exists():
+        shutil.rmtree(output_dir)
+        output_dir.mkdir(parents=True)
+    _write_chats(output_dir / "train.jsonl", train)
+    _write_chats(output_dir / "validation.jsonl", validation)
+
+    partitions = sorted({f"{e.date}|{e.theme}" for e in examples})
+    lineage = {"date": date, "train_rows": len(train), "validation_rows": len(validation),
+               "partitions": len(partitions), "themes": ",".join(sorted({e.theme for e in examples}))}
+    result = run_training(
+        TrainingConfig(
+            train_file=str(output_dir / "train.jsonl"),
+            validation_file=str(output_dir / "validation.jsonl") if validation else None,
+            output_dir=str(output_dir),
+            mlflow_tracking_uri=tracking.uri(),
+            mlflow_experiment=tracking.experiment,
+            run_name=f"fine_tuned_model-{date}",
+            **config.model_dump(),
+        ),
+        lineage={**lineage, "partition_keys": partitions},
+    )
+    rows_per_theme = Counter(e.theme for e in train)
+    return dg.MaterializeResult(
+        value={"model_dir": str(result.model_dir), "mlflow_run_id": result.mlflow_run_id,
+               "date": date},
+        metadata={
+            "model_dir": dg.MetadataValue.path(str(result.model_dir)),
+            "mlflow_run_id": result.mlflow_run_id,
+            "resumed_from_checkpoint": result.resumed_from_checkpoint or "",
+            "global_step": result.global_step,
+            "train_loss": result.train_loss,
+            "eval_loss": result.eval_loss if result.eval_loss is not None else float("nan"),
+            "train_rows_per_theme": dg.MetadataValue.json(dict(rows_per_theme)),
+            **{k: v for k, v in lineage.items() if k != "themes"},
+        },
+    )

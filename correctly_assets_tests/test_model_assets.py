@@ -1,0 +1,72 @@
+"""fine_tuned_model on the data the data assets wrote, and how it is launched on a GPU node."""
+
+import dagster as dg
+from dagster_k8s.job import (
+    DagsterK8sJobConfig,
+    construct_dagster_k8s_job,
+    get_user_defined_k8s_config,
+)
+from mlflow import MlflowClient
+
+from correctly_assets.definitions import data_assets, model_assets
+from correctly_assets.resources.embedder import SentenceEmbedderResource
+from correctly_assets.resources.files import ArtifactStoreResource, WorkbookResource
+from correctly_assets.resources.store import CorrectionStoreResource
+from correctly_assets.resources.text_generator import TextGeneratorResource
+from correctly_assets.resources.tracking import ExperimentTrackingResource
+
+DATE = "2026-04-02"
+
+
+def test_fine_tuned_model_trains_on_all_themes_up_to_its_date(database_url, tmp_path):
+    tracking_uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    resources = {
+        "workbook": WorkbookResource(),
+        "artifacts": ArtifactStoreResource(root=str(tmp_path / "artifacts")),
+        "store": CorrectionStoreResource(database_url=database_url),
+        "text_generator": TextGeneratorResource(),
+        "embedder": SentenceEmbedderResource(),
+        "tracking": ExperimentTrackingResource(tracking_uri=tracking_uri),
+    }
+    assets = [*data_assets, *model_assets]
+    with dg.instance_for_test() as instance:
+        dg.materialize(assets, selection=["raw_sheet", "yaml_spec"], instance=instance, resources=resources)
+        for partition in (f"2026-04-01|travel", f"{DATE}|food"):
+            dg.materialize(assets, selection=["prompt_examples", "generated_texts", "train_split"],
+                           partition_key=partition, instance=instance, resources=resources)
+        result = dg.materialize(
+            assets, selection=["fine_tuned_model"], partition_key=DATE, instance=instance,
+            resources=resources,
+            run_config={"ops": {"fine_tuned_model": {"config": {"max_steps": 4, "save_steps": 2, "logging_steps": 1,
+                                                                 "per_device_batch_size": 4}}}},
+        )
+    assert result.success
+    metadata = result.asset_materializations_for_node("fine_tuned_model")[0].metadata
+    assert metadata["global_step"].value == 4
+    assert metadata["partitions"].value == 2  # both days' themes, up to DATE
+    assert metadata["train_rows"].value + metadata["validation_rows"].value == 12
+    run = MlflowClient(tracking_uri).get_run(metadata["mlflow_run_id"].value)
+    assert run.data.tags["lineage.date"] == DATE
+    history = MlflowClient(tracking_uri).get_metric_history(run.info.run_id, "loss")
+    assert history, "per-step loss is tracked"
+    assert (tmp_path / "artifacts" / "fine_tuned_model" / DATE / "model" / "config.json").exists()
+
+
+def test_training_step_is_rendered_as_a_gpu_job():
+    [asset] = [a for a in model_assets if a.key.to_user_string() == "fine_tuned_model"]
+    tags = asset.op.tags
+    job = construct_dagster_k8s_job(
+        DagsterK8sJobConfig(job_image="correctly-user-code:latest", dagster_home="/opt/dagster/home",
+                            image_pull_policy="IfNotPresent"),
+        args=["dagster", "api", "execute_step"],
+        job_name="dagster-step-fine-tuned-model",
+        user_defined_k8s_config=get_user_defined_k8s_config(tags),
+    )
+    pod = job.spec.template.spec
+    container = pod.containers[0]
+    assert container.resources.limits["nvidia.com/gpu"] == "1"
+    assert container.resources.requests["nvidia.com/gpu"] == "1"
+    assert pod.node_selector == {"nvidia.com/gpu.product": "NVIDIA-A100-SXM4-80GB"}
+    assert any(t.key == "nvidia.com/gpu" and t.effect == "NoSchedule" for t in pod.tolerations)
+    assert job.spec.backoff_limit == 0
+    assert container.image == "correctly-user-code:latest"
