@@ -11,7 +11,7 @@ import os
 import dagster as dg
 from dagster_openai import OpenAIResource
 
-from .assets import generation, model, prompts, split, workbook
+from .assets import evaluation, generation, model, prompts, split, workbook
 from .resources.embedder import SentenceEmbedderResource
 from .resources.files import ArtifactStoreResource, WorkbookResource
 from .resources.store import CorrectionStoreResource
@@ -44,7 +44,7 @@ def build_resources() -> dict[str, dg.ConfigurableResource]:
 
 
 data_assets = dg.load_assets_from_modules([workbook, prompts, generation, split])
-model_assets = dg.load_assets_from_modules([model])
+model_assets = dg.load_assets_from_modules([model, evaluation])
 
 defs = dg.Definitions(
     assets=[*data_assets, *model_assets],

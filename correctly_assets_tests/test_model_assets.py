@@ -9,6 +9,7 @@ from dagster_k8s.job import (
 from mlflow import MlflowClient
 
 from correctly_assets.definitions import data_assets, model_assets
+from correctly_assets.domain.promotion import promotion_decision, versions_to_archive
 from correctly_assets.resources.embedder import SentenceEmbedderResource
 from correctly_assets.resources.files import ArtifactStoreResource, WorkbookResource
 from correctly_assets.resources.store import CorrectionStoreResource
@@ -18,7 +19,7 @@ from correctly_assets.resources.tracking import ExperimentTrackingResource
 DATE = "2026-04-02"
 
 
-def test_fine_tuned_model_trains_on_all_themes_up_to_its_date(database_url, tmp_path):
+def test_model_is_trained_evaluated_and_registered(database_url, tmp_path):
     tracking_uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     resources = {
         "workbook": WorkbookResource(),
@@ -35,10 +36,13 @@ def test_fine_tuned_model_trains_on_all_themes_up_to_its_date(database_url, tmp_
             dg.materialize(assets, selection=["prompt_examples", "generated_texts", "train_split"],
                            partition_key=partition, instance=instance, resources=resources)
         result = dg.materialize(
-            assets, selection=["fine_tuned_model"], partition_key=DATE, instance=instance,
-            resources=resources,
-            run_config={"ops": {"fine_tuned_model": {"config": {"max_steps": 4, "save_steps": 2, "logging_steps": 1,
-                                                                 "per_device_batch_size": 4}}}},
+            assets, selection=["fine_tuned_model", "model_evaluation", "registered_model"],
+            partition_key=DATE, instance=instance, resources=resources,
+            run_config={"ops": {
+                "fine_tuned_model": {"config": {"max_steps": 4, "save_steps": 2, "logging_steps": 1,
+                                                "per_device_batch_size": 4}},
+                "model_evaluation": {"config": {"jfleg_limit": 16, "max_new_tokens": 32}},
+            }},
         )
     assert result.success
     metadata = result.asset_materializations_for_node("fine_tuned_model")[0].metadata
@@ -50,6 +54,21 @@ def test_fine_tuned_model_trains_on_all_themes_up_to_its_date(database_url, tmp_
     history = MlflowClient(tracking_uri).get_metric_history(run.info.run_id, "loss")
     assert history, "per-step loss is tracked"
     assert (tmp_path / "artifacts" / "fine_tuned_model" / DATE / "model" / "config.json").exists()
+
+    evaluation = result.output_for_node("model_evaluation")
+    for figure in ("validation_gleu", "validation_gleu_copy", "validation_f0_5", "jfleg_gleu"):
+        assert 0 <= evaluation[figure] <= 100
+    run = MlflowClient(tracking_uri).get_run(run.info.run_id)
+    assert run.data.metrics["validation_gleu"] == evaluation["validation_gleu"]
+    logged = {a.path for a in MlflowClient(tracking_uri).list_artifacts(run.info.run_id, "evaluation")}
+    assert {"evaluation/validation_error_types.png", "evaluation/loss_curve.png"} <= logged
+
+    registered = result.output_for_node("registered_model")
+    client = MlflowClient(tracking_uri)
+    assert int(client.get_model_version_by_alias("correctly", "candidate").version) == registered["version"]
+    beats_copy = evaluation["validation_gleu"] > evaluation["validation_gleu_copy"]
+    assert registered["promoted"] == beats_copy  # no production model before this one
+    assert ("production" in client.get_registered_model("correctly").aliases) == beats_copy
 
 
 def test_training_step_is_rendered_as_a_gpu_job():
@@ -70,3 +89,15 @@ def test_training_step_is_rendered_as_a_gpu_job():
     assert any(t.key == "nvidia.com/gpu" and t.effect == "NoSchedule" for t in pod.tolerations)
     assert job.spec.backoff_limit == 0
     assert container.image == "correctly-user-code:latest"
+
+
+def test_promotion_gate_needs_to_beat_copy_and_production():
+    assert promotion_decision(45.0, 40.0, None)[0]
+    assert not promotion_decision(39.0, 40.0, None)[0]
+    assert not promotion_decision(45.0, 40.0, 46.0)[0]
+    assert promotion_decision(47.0, 40.0, 46.0)[0]
+    assert "copying the source" in promotion_decision(39.0, 40.0, None)[1]
+
+
+def test_old_versions_are_archived_unless_aliased():
+    assert versions_to_archive([1, 2, 3, 4, 5, 6, 7], aliased={2, 7}, keep=3) == [4, 3, 1]

@@ -1,0 +1,149 @@
+"""model_evaluation and registered_model: how good the model is, and whether it ships."""
+
+import base64
+import json
+from pathlib import Path
+from typing import Optional
+
+import dagster as dg
+from mlflow import MlflowClient
+from mlflow.exceptions import MlflowException
+
+from ..domain.chat_format import parse_reply
+from ..domain.promotion import promotion_decision, versions_to_archive
+from ..domain.splitting import VALIDATION
+from ..evaluation.corrector import Corrector
+from ..evaluation.jfleg import load_jfleg
+from ..evaluation.report import BASELINE, MODEL, evaluate_corrections, plot_loss_curve, plot_per_error_type
+from ..partitions import daily_partitions
+from ..resources.files import ArtifactStoreResource
+from ..resources.store import CorrectionStoreResource
+from ..resources.tracking import ExperimentTrackingResource
+
+
+class EvaluationConfig(dg.Config):
+    jfleg_dir: Optional[str] = None  # default: $CORRECTLY_JFLEG_DIR or ../shared/benchmarks/jfleg-dev
+    jfleg_limit: int = 0  # evaluate the first N JFLEG sentences; 0: all 754
+    max_new_tokens: int = 160
+
+
+def _image_md(path: Path) -> str:
+    return f"![{path.stem}](data:image/png;base64,{base64.b64encode(path.read_bytes()).decode()})"
+
+
+def _summary(name: str, report: dict) -> dict[str, float]:
+    return {
+        f"{name}_gleu": report["gleu"][MODEL], f"{name}_gleu_copy": report["gleu"][BASELINE],
+        f"{name}_exact_match": report["exact_match"][MODEL],
+        f"{name}_exact_match_copy": report["exact_match"][BASELINE],
+        f"{name}_f0_5": report["edits"][MODEL]["overall"]["f0_5"],
+        f"{name}_f0_5_copy": report["edits"][BASELINE]["overall"]["f0_5"],
+    }
+
+
+@dg.asset(group_name="model", partitions_def=daily_partitions, kinds={"mlflow"})
+def model_evaluation(
+    context: dg.AssetExecutionContext,
+    config: EvaluationConfig,
+    fine_tuned_model: dict,
+    store: CorrectionStoreResource,
+    artifacts: ArtifactStoreResource,
+    tracking: ExperimentTrackingResource,
+) -> dg.MaterializeResult[dict]:
+    """GLEU, exact match and ERRANT edit P/R/F0.5 per error type on the validation split and
+    on JFLEG dev (Napoles et al., EACL 2017), each beside the copy-source baseline."""
+    date = context.partition_key
+    corrector = Corrector(fine_tuned_model["model_dir"], max_new_tokens=config.max_new_tokens)
+    validation = [e for e in store.get_store().load_train_examples(up_to_date=date)
+                  if e.split == VALIDATION]
+    if not validation:
+        raise dg.Failure(f"partition {date}: no validation rows up to this date")
+    sources = [e.messages[1]["content"] for e in validation]
+    references = [[parse_reply(e.messages[2]["content"])[0]] for e in validation]
+    reports = {"validation": evaluate_corrections(sources, corrector.correct(sources), references)}
+    try:
+        jfleg_sources, jfleg_references = load_jfleg(config.jfleg_dir)
+    except FileNotFoundError as err:
+        context.log.warning(f"JFLEG not evaluated: {err}")
+    else:
+        limit = config.jfleg_limit or len(jfleg_sources)
+        jfleg_sources, jfleg_references = jfleg_sources[:limit], jfleg_references[:limit]
+        reports["jfleg"] = evaluate_corrections(
+            jfleg_sources, corrector.correct(jfleg_sources), jfleg_references, tokenise=False)
+
+    run_id = fine_tuned_model["mlflow_run_id"]
+    client = MlflowClient(tracking.uri())
+    directory = artifacts.path("model_evaluation", date)
+    history = client.get_metric_history(run_id, "loss")
+    plots = [plot_per_error_type(report, directory / f"{name}_error_types.png")
+             for name, report in reports.items()]
+    if history:
+        plots.append(plot_loss_curve([m.step for m in history], [m.value for m in history],
+                                     directory / "loss_curve.png"))
+    summary = {k: v for name, report in reports.items() for k, v in _summary(name, report).items()}
+    (directory / "report.json").write_text(json.dumps(reports, indent=2))
+    for key, value in summary.items():
+        client.log_metric(run_id, key, value)
+    for path in [*plots, directory / "report.json"]:
+        client.log_artifact(run_id, str(path), "evaluation")
+    return dg.MaterializeResult(
+        value={**fine_tuned_model, **summary},
+        metadata={**summary, "validation_sentences": len(sources),
+                  "report": dg.MetadataValue.path(str(directory / "report.json")),
+                  "plots": dg.MetadataValue.md("\n\n".join(_image_md(p) for p in plots))},
+    )
+
+
+class RegistryConfig(dg.Config):
+    model_name: str = "correctly"
+    keep_versions: int = 5  # older versions are archived (tagged), unless an alias points at them
+
+
+@dg.asset(
+    group_name="model",
+    partitions_def=daily_partitions,
+    kinds={"mlflow"},
+    check_specs=[dg.AssetCheckSpec("promotion_gate", asset="registered_model")],
+)
+def registered_model(
+    context: dg.AssetExecutionContext,
+    config: RegistryConfig,
+    model_evaluation: dict,
+    tracking: ExperimentTrackingResource,
+):  # MaterializeResult[dict]: asset checks are outputs, so no annotation
+    """A new registry version with alias `candidate`; the promotion gate moves `production`
+    to it only when it beats production and the copy baseline on validation GLEU."""
+    client = MlflowClient(tracking.uri())
+    name, run_id = config.model_name, model_evaluation["mlflow_run_id"]
+    try:
+        client.get_registered_model(name)
+    except MlflowException:
+        client.create_registered_model(name)
+    gleu, copy_gleu = model_evaluation["validation_gleu"], model_evaluation["validation_gleu_copy"]
+    version = client.create_model_version(
+        name, source=f"{client.get_run(run_id).info.artifact_uri}/model", run_id=run_id,
+        tags={"validation_gleu": f"{gleu:.4f}", "date": context.partition_key},
+    )
+    client.set_registered_model_alias(name, "candidate", version.version)
+    try:
+        production = client.get_model_version_by_alias(name, "production")
+        production_gleu = float(production.tags["validation_gleu"])
+    except MlflowException:
+        production, production_gleu = None, None
+    promote, why = promotion_decision(gleu, copy_gleu, production_gleu)
+    if promote:
+        client.set_registered_model_alias(name, "production", version.version)
+    aliased = {int(v) for v in client.get_registered_model(name).aliases.values()}
+    versions = [int(v.version) for v in client.search_model_versions(f"name='{name}'")]
+    archived = versions_to_archive(versions, aliased, config.keep_versions)
+    for old in archived:
+        client.set_model_version_tag(name, str(old), "archived", "true")
+    production_version = version.version if promote else (production.version if production else None)
+    return dg.MaterializeResult(
+        value={"name": name, "version": int(version.version), "promoted": promote,
+               "production_version": production_version},
+        metadata={"version": int(version.version), "promoted": promote, "why": why,
+                  "production_version": str(production_version), "archived": len(archived)},
+        check_results=[dg.AssetCheckResult(
+            passed=promote, severity=dg.AssetCheckSeverity.WARN, metadata={"why": why})],
+    )

@@ -1,0 +1,46 @@
+"""Corrections from a fine-tuned model: the chat the model was trained on, greedy decoding."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..domain.chat_format import SYSTEM_PROMPT, parse_reply
+
+
+class Corrector:
+    """Loads a model directory (transformers format) once; `correct` answers in batches."""
+
+    def __init__(self, model_dir: str | Path, device: str | None = None, max_new_tokens: int = 160):
+        import torch
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+        self.tokenizer = AutoTokenizer.from_pretrained(model_dir, padding_side="left")
+        if self.tokenizer.pad_token is None:
+            self.tokenizer.pad_token = self.tokenizer.eos_token
+        self.model = AutoModelForCausalLM.from_pretrained(model_dir).to(self.device).eval()
+        self.max_new_tokens = max_new_tokens
+
+    def replies(self, texts: list[str], batch_size: int = 16) -> list[str]:
+        import torch
+
+        replies = []
+        for start in range(0, len(texts), batch_size):
+            chats = [[{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": t}]
+                     for t in texts[start : start + batch_size]]
+            prompts = [self.tokenizer.apply_chat_template(c, tokenize=False, add_generation_prompt=True)
+                       for c in chats]
+            batch = self.tokenizer(prompts, return_tensors="pt", padding=True,
+                                   add_special_tokens=False).to(self.device)
+            with torch.no_grad():
+                output = self.model.generate(**batch, max_new_tokens=self.max_new_tokens,
+                                             do_sample=False,
+                                             pad_token_id=self.tokenizer.pad_token_id)
+            new_tokens = output[:, batch["input_ids"].shape[1]:]
+            replies += self.tokenizer.batch_decode(new_tokens, skip_special_tokens=True)
+        return replies
+
+    def correct(self, texts: list[str], batch_size: int = 16) -> list[str]:
+        """The corrected text of each input; an empty reply counts as no correction."""
+        corrected = [parse_reply(reply)[0] for reply in self.replies(texts, batch_size)]
+        return [c or t for c, t in zip(corrected, texts)]
