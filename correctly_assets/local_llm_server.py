@@ -36,56 +36,95 @@ _FAILURES = ((429, "rate limited"), (500, "internal error"), (503, "overloaded")
 
 @dataclass
 class ServerStats:
+    """Requests received and failures injected; the event loop writes, tests read."""
+
     requests: int = 0
     failures: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
+    def as_dict(self) -> dict[str, int]:
+        with self.lock:
+            return {"requests": self.requests, "failures": self.failures}
 
-def _answer_for(content: str, seed: str) -> str:
+
+def _error(status: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
+    kind = {400: "invalid_request_error", 429: "rate_limit_error"}.get(status, "server_error")
+    body = {"error": {"message": message, "type": kind, "param": None, "code": None}}
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
+def _last_user_text(body: object) -> str:
+    """The text of the last user message; content may be a string or a list of parts."""
+    messages = body.get("messages") if isinstance(body, dict) else None
+    if not isinstance(messages, list) or not messages:
+        raise ValueError("'messages' must be a non-empty list")
+    users = [m for m in messages if isinstance(m, dict) and m.get("role") == "user"]
+    if not users:
+        raise ValueError("'messages' holds no user message")
+    content = users[-1].get("content")
+    if isinstance(content, list):
+        content = "\n".join(p.get("text", "") for p in content if isinstance(p, dict))
+    if not isinstance(content, str):
+        raise ValueError("the user message's 'content' must be text")
+    return content
+
+
+def _answer_for(content: str) -> str:
     try:
         passage, korean = extract_passage(content)
     except ValueError:
         return "I am not sure what you would like me to correct."
-    return generate_offline_answer(passage, korean, seed=seed)
+    return generate_offline_answer(passage, korean, seed=content)
 
 
 def build_app(latency_s: float = 0.0, failure_rate: float = 0.0, seed: int = 0,
               stats: ServerStats | None = None) -> Starlette:
+    if latency_s < 0 or not 0.0 <= failure_rate <= 1.0:
+        raise ValueError("latency_s must be >= 0 and failure_rate within [0, 1]")
     stats = stats if stats is not None else ServerStats()
     rng = random.Random(seed)
 
     async def chat_completions(request: Request) -> JSONResponse:
-        body = await request.json()
         with stats.lock:
             stats.requests += 1
-            fails = rng.random() < failure_rate
-            failure = _FAILURES[stats.failures % len(_FAILURES)] if fails else None
-            stats.failures += 1 if fails else 0
+            failure = _FAILURES[stats.failures % len(_FAILURES)] if rng.random() < failure_rate else None
+            stats.failures += 1 if failure else 0
         await asyncio.sleep(latency_s)
         if failure:
             status, message = failure
-            headers = {"retry-after": "0"} if status == 429 else {}
-            return JSONResponse({"error": {"message": message, "type": "server_error"}},
-                                status_code=status, headers=headers)
-        content = body["messages"][-1]["content"]
-        answer = _answer_for(content, seed=content[-200:])
+            return _error(status, message, {"retry-after": "0"} if status == 429 else None)
+        try:
+            body = await request.json()
+            content = _last_user_text(body)
+        except ValueError as err:  # json.JSONDecodeError is a ValueError too
+            return _error(400, f"invalid request: {err}")
+        answer = _answer_for(content)
         prompt_tokens, completion_tokens = len(content.split()), len(answer.split())
         return JSONResponse({
             "id": f"chatcmpl-{uuid.uuid4().hex}",
             "object": "chat.completion",
             "created": int(time.time()),
-            "model": body.get("model", MODEL),
-            "choices": [{"index": 0, "finish_reason": "stop",
+            "model": body.get("model") or MODEL,
+            "choices": [{"index": 0, "finish_reason": "stop", "logprobs": None,
                          "message": {"role": "assistant", "content": answer}}],
             "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
                       "total_tokens": prompt_tokens + completion_tokens},
         })
 
     async def models(_: Request) -> JSONResponse:
-        return JSONResponse({"object": "list", "data": [{"id": MODEL, "object": "model"}]})
+        return JSONResponse({"object": "list", "data": [
+            {"id": MODEL, "object": "model", "created": 0, "owned_by": "local"}]})
 
-    app = Starlette(routes=[Route("/v1/chat/completions", chat_completions, methods=["POST"]),
-                            Route("/v1/models", models)])
+    async def server_stats(_: Request) -> JSONResponse:
+        return JSONResponse(stats.as_dict())
+
+    app = Starlette(routes=[
+        Route("/v1/chat/completions", chat_completions, methods=["POST"]),
+        Route("/v1/models", models),
+        # Not part of the OpenAI API: lets a benchmark read the counters of a server
+        # running in another process.
+        Route("/stats", server_stats),
+    ])
     app.state.stats = stats
     return app
 
@@ -113,12 +152,12 @@ def serve_in_thread(latency_s: float = 0.0, failure_rate: float = 0.0,
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("local LLM server did not start")
-        time.sleep(0.02)
     try:
+        deadline = time.monotonic() + 10
+        while not server.started:
+            if time.monotonic() > deadline or not thread.is_alive():
+                raise RuntimeError(f"local LLM server did not start on 127.0.0.1:{port}")
+            time.sleep(0.02)
         yield RunningServer(base_url=f"http://127.0.0.1:{port}/v1", stats=stats)
     finally:
         server.should_exit = True
@@ -132,6 +171,7 @@ def main() -> None:
     parser.add_argument("--failure-rate", type=float, default=0.0)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
+    print(f"OpenAI-compatible base URL: http://127.0.0.1:{args.port}/v1", flush=True)
     uvicorn.run(build_app(args.latency, args.failure_rate, args.seed), host="127.0.0.1",
                 port=args.port, log_level="info")
 

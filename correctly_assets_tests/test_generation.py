@@ -1,8 +1,18 @@
 """Generation over real HTTP with the real openai client: nothing lost, order kept."""
 
-import openai
+import json
+import time
 
+import dagster as dg
+import httpx
+import openai
+import pytest
+from dagster_openai import OpenAIResource
+from pydantic import ValidationError
+
+from correctly_assets.domain.answer_format import parse_answer
 from correctly_assets.domain.generation import (
+    OFFLINE_MODEL,
     generate_texts,
     offline_complete,
     openai_complete_fn,
@@ -10,42 +20,106 @@ from correctly_assets.domain.generation import (
 )
 from correctly_assets.domain.prompts import render_prompts
 from correctly_assets.local_llm_server import serve_in_thread
+from correctly_assets.resources.text_generator import TextGeneratorResource
 from correctly_assets_tests.test_prompts import SPEC
 
 PROMPTS = render_prompts(SPEC, "2026-05-01", 4) + render_prompts(SPEC, "2026-05-02", 4)
 
 
-def _client(base_url: str, max_retries: int) -> openai.OpenAI:
-    return openai.OpenAI(api_key="local", base_url=base_url, max_retries=max_retries, timeout=10)
+def _complete(base_url: str, max_retries: int):
+    client = openai.OpenAI(api_key="local", base_url=base_url, max_retries=0, timeout=10)
+    return openai_complete_fn(client, "local-test-model", 0.0, max_retries=max_retries)
 
 
 def test_failures_are_retried_and_every_prompt_answered_in_order():
     with serve_in_thread(latency_s=0.05, failure_rate=0.3, seed=1) as server:
-        texts = generate_texts(PROMPTS, openai_complete_fn(_client(server.base_url, 8), "m", 0.0), 8)
-        assert server.stats.failures > 0
-        assert server.stats.requests == len(PROMPTS) + server.stats.failures
+        texts = generate_texts(PROMPTS, _complete(server.base_url, 8), max_concurrency=8)
+        stats = server.stats.as_dict()
+    assert stats["failures"] > 0
+    assert stats["requests"] == len(PROMPTS) + stats["failures"]
     assert [t.prompt_id for t in texts] == [p.prompt_id for p in PROMPTS]
+    assert all(t.accepted and t.model == "local-test-model" for t in texts)
+    # The server counts the user message's words: usage comes back per prompt and sums up.
+    assert [t.prompt_tokens for t in texts] == [len(p.prompt.split()) for p in PROMPTS]
+    summary = usage_summary(texts)
+    assert summary["failed_calls"] == 0 and summary["calls"] == len(PROMPTS)
+    assert summary["total_tokens"] == sum(t.prompt_tokens + t.completion_tokens for t in texts)
+    assert summary["completion_tokens"] > 0
+
+
+def test_calls_run_in_parallel_up_to_the_bound():
+    with serve_in_thread(latency_s=0.3) as server:
+        complete = _complete(server.base_url, 0)
+        start = time.perf_counter()
+        texts = generate_texts(PROMPTS, complete, max_concurrency=len(PROMPTS))
+        elapsed = time.perf_counter() - start
     assert all(t.accepted for t in texts)
-    assert usage_summary(texts)["total_tokens"] > 0 and usage_summary(texts)["failed_calls"] == 0
+    assert elapsed < 0.3 * len(PROMPTS) / 2  # sequential calls would take 2.4 s
 
 
 def test_a_server_that_always_fails_loses_no_prompt():
     with serve_in_thread(failure_rate=1.0) as server:
-        texts = generate_texts(PROMPTS[:3], openai_complete_fn(_client(server.base_url, 0), "m", 0.0), 3)
-    assert len(texts) == 3
-    assert all(t.rejection_reason.startswith("request failed: ") for t in texts)
+        texts = generate_texts(PROMPTS[:3], _complete(server.base_url, 0), max_concurrency=3)
+    assert [t.prompt_id for t in texts] == [p.prompt_id for p in PROMPTS[:3]]
+    assert all(t.rejection_reason.startswith("request failed: ") and t.raw_answer == ""
+               for t in texts)
     assert usage_summary(texts)["failed_calls"] == 3
 
 
 def test_unparseable_answer_is_kept_with_its_reason():
     plain = PROMPTS[0].model_copy(update={"prompt": "Say hello."})
     with serve_in_thread() as server:
-        [text] = generate_texts([plain], openai_complete_fn(_client(server.base_url, 0), "m", 0.0), 1)
+        [text] = generate_texts([plain], _complete(server.base_url, 0), max_concurrency=1)
     assert not text.accepted and text.raw_answer
     assert text.rejection_reason.startswith("unparseable answer: ")
 
 
+def test_server_rejects_a_request_without_user_message():
+    with serve_in_thread() as server:
+        response = httpx.post(f"{server.base_url}/chat/completions",
+                              json={"model": "m", "messages": [{"role": "system", "content": "x"}]})
+    assert response.status_code == 400
+    assert "no user message" in response.json()["error"]["message"]
+
+
+def test_concurrency_bound_must_be_positive():
+    with pytest.raises(ValueError, match="max_concurrency"):
+        generate_texts(PROMPTS, offline_complete, max_concurrency=0)
+    with pytest.raises(ValidationError):
+        TextGeneratorResource(max_concurrency=0)
+
+
 def test_offline_answers_parse_and_are_deterministic():
-    first = generate_texts(PROMPTS, offline_complete, 4)
+    completion = offline_complete(PROMPTS[0])
+    assert completion.model == OFFLINE_MODEL
+    assert completion.prompt_tokens == len(PROMPTS[0].prompt.split())
+    assert completion.completion_tokens == len(completion.text.split())
+    assert parse_answer(completion.text).after
+    first = generate_texts(PROMPTS, offline_complete, max_concurrency=4)
     assert all(t.accepted for t in first)
-    assert first == generate_texts(PROMPTS, offline_complete, 1)
+    assert first == generate_texts(PROMPTS, offline_complete, max_concurrency=1)
+
+
+def test_resource_offline_mode():
+    with dg.build_asset_context() as context:
+        texts, usage = TextGeneratorResource().generate(context, PROMPTS)
+    assert all(t.accepted for t in texts) and len(texts) == len(PROMPTS)
+    assert usage["mode"] == "offline" and usage["model"] == OFFLINE_MODEL
+    assert usage["calls"] == len(PROMPTS) and usage["total_tokens"] > 0
+
+
+def test_resource_openai_mode_over_http():
+    with serve_in_thread(latency_s=0.01, failure_rate=0.3, seed=2) as server:
+        generator = TextGeneratorResource(
+            openai=OpenAIResource(api_key="test-key", base_url=server.base_url),
+            model="local-test-model", max_concurrency=4,
+        )
+        with dg.build_asset_context(resources={"text_generator": generator}) as context:
+            texts, usage = context.resources.text_generator.generate(context, PROMPTS)
+        failures = server.stats.failures
+    assert failures > 0
+    assert [t.prompt_id for t in texts] == [p.prompt_id for p in PROMPTS]
+    assert all(t.accepted for t in texts)
+    assert usage == {**usage_summary(texts), "model": "local-test-model", "mode": "openai"}
+    assert usage["failed_calls"] == 0 and usage["total_tokens"] > 0
+    assert "test-key" not in json.dumps(usage)

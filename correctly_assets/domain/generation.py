@@ -2,9 +2,12 @@
 
 `generate_texts` calls a `Complete` function for every prompt on a bounded thread pool
 and always returns one `GeneratedText` per prompt, in prompt order: a parsed answer, an
-unparseable one kept with its reason, or a failed call kept with its error. Retries with
-backoff belong to the client (the openai client retries 429, 5xx, time-outs and
-connection errors with exponential backoff and jitter, honouring Retry-After).
+unparseable one kept with its reason, or a failed call kept with its error.
+
+Transient failures (429, 408/409, 5xx, time-outs, connection errors) are retried here with
+tenacity: exponential backoff with jitter from 0.1 s, honouring the server's Retry-After.
+The openai client's own retries start at 0.5 s, and in a large batch the slowest prompt's
+retries are the batch's tail; give the client max_retries=0 so nothing is retried twice.
 """
 
 from __future__ import annotations
@@ -12,6 +15,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+import openai
+import tenacity
 
 from .answer_format import AnswerRejected, parse_answer
 from .models import GeneratedText, PromptExample
@@ -19,31 +24,86 @@ from .offline_generator import generate_offline_answer
 
 OFFLINE_MODEL = "offline-error-generator"
 
+# With 10% of calls failing, eight retries leave a call failing for good with odds of
+# 1e-9; the backoff (0.1 s doubling, capped at 20 s) waits at most about 45 s in all.
+DEFAULT_MAX_RETRIES = 8
+INITIAL_BACKOFF_S = 0.1
+MAX_BACKOFF_S = 20.0
+DEFAULT_TIMEOUT_S = 60.0
+
+GENERATION_SYSTEM_PROMPT = (
+    "You write English-correction material for Korean learners of English. Follow the "
+    "user's instructions and answer in exactly the sections they ask for, nothing else."
+)
+
 
 @dataclass(frozen=True)
 class Completion:
     text: str
     model: str
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
+    prompt_tokens: int
+    completion_tokens: int
 
 
 Complete = Callable[[PromptExample], Completion]
 
 
 def offline_complete(prompt: PromptExample) -> Completion:
+    """The offline generator's answer; token counts are whitespace word counts."""
     text = generate_offline_answer(prompt.passage, prompt.passage_korean, seed=prompt.prompt_id)
     return Completion(text, OFFLINE_MODEL, len(prompt.prompt.split()), len(text.split()))
 
 
-def openai_complete_fn(client, model: str, temperature: float) -> Complete:
-    """A `Complete` over an `openai.OpenAI` client's chat completions."""
+def _is_transient(err: BaseException) -> bool:
+    if isinstance(err, (openai.APITimeoutError, openai.APIConnectionError)):
+        return True
+    return isinstance(err, openai.APIStatusError) and (
+        err.status_code in (408, 409, 429) or err.status_code >= 500
+    )
 
+
+def _retry_after_s(err: BaseException | None) -> float | None:
+    """The server's Retry-After hint in seconds, when it gave a usable one."""
+    response = getattr(err, "response", None)
+    try:
+        hint = float(response.headers["retry-after"])
+    except (AttributeError, KeyError, TypeError, ValueError):
+        return None
+    return hint if 0 < hint <= 60 else None
+
+
+def openai_complete_fn(
+    client: openai.OpenAI,
+    model: str,
+    temperature: float,
+    system_prompt: str = GENERATION_SYSTEM_PROMPT,
+    max_retries: int = DEFAULT_MAX_RETRIES,
+) -> Complete:
+    """A `Complete` over an `openai.OpenAI` client's chat completions.
+
+    Transient errors are retried up to `max_retries` times; an error that outlasts them is
+    left to `generate_texts` to record.
+    """
+    backoff = tenacity.wait_exponential_jitter(
+        initial=INITIAL_BACKOFF_S, max=MAX_BACKOFF_S, jitter=INITIAL_BACKOFF_S
+    )
+
+    def wait(state: tenacity.RetryCallState) -> float:
+        hint = _retry_after_s(state.outcome.exception())
+        return hint if hint is not None else backoff(state)
+
+    @tenacity.retry(
+        retry=tenacity.retry_if_exception(_is_transient),
+        wait=wait,
+        stop=tenacity.stop_after_attempt(max_retries + 1),
+        reraise=True,
+    )
     def complete(prompt: PromptExample) -> Completion:
+        messages = [{"role": "user", "content": prompt.prompt}]
+        if system_prompt:
+            messages.insert(0, {"role": "system", "content": system_prompt})
         response = client.chat.completions.create(
-            model=model,
-            temperature=temperature,
-            messages=[{"role": "user", "content": prompt.prompt}],
+            model=model, temperature=temperature, messages=messages
         )
         usage = response.usage
         return Completion(
@@ -77,18 +137,25 @@ def generate_texts(
     prompts: list[PromptExample], complete: Complete, max_concurrency: int
 ) -> list[GeneratedText]:
     """One GeneratedText per prompt, in prompt order, at most `max_concurrency` calls at once."""
+    if max_concurrency < 1:
+        raise ValueError(f"max_concurrency must be at least 1, got {max_concurrency}")
     if not prompts:
         return []
-    with ThreadPoolExecutor(max_workers=max(1, min(max_concurrency, len(prompts)))) as pool:
+    with ThreadPoolExecutor(max_workers=min(max_concurrency, len(prompts))) as pool:
         return list(pool.map(lambda p: _answer(p, complete), prompts))
 
 
+def is_failed_request(text: GeneratedText) -> bool:
+    return (text.rejection_reason or "").startswith("request failed")
+
+
 def usage_summary(texts: list[GeneratedText]) -> dict[str, int]:
+    """Calls and token counts over a batch, for the asset's metadata."""
     prompt_tokens = sum(t.prompt_tokens for t in texts)
     completion_tokens = sum(t.completion_tokens for t in texts)
     return {
         "calls": len(texts),
-        "failed_calls": sum(1 for t in texts if (t.rejection_reason or "").startswith("request failed")),
+        "failed_calls": sum(1 for t in texts if is_failed_request(t)),
         "prompt_tokens": prompt_tokens,
         "completion_tokens": completion_tokens,
         "total_tokens": prompt_tokens + completion_tokens,

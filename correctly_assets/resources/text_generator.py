@@ -5,9 +5,13 @@ from __future__ import annotations
 from typing import Optional
 
 import dagster as dg
+import openai as openai_sdk
 from dagster_openai import OpenAIResource
+from pydantic import Field
 
 from ..domain.generation import (
+    DEFAULT_MAX_RETRIES,
+    DEFAULT_TIMEOUT_S,
     OFFLINE_MODEL,
     generate_texts,
     offline_complete,
@@ -21,29 +25,46 @@ class TextGeneratorResource(dg.ConfigurableResource):
     """Answers prompts through `openai` when it is configured, else offline.
 
     `openai` is dagster-openai's resource (API key from `EnvVar("OPENAI_API_KEY")`, base
-    URL for any OpenAI-compatible server). Calls run on `max_concurrency` threads; the
-    openai client retries 429/5xx/time-outs `max_retries` times with exponential backoff.
+    URL for any OpenAI-compatible server). Calls run on `max_concurrency` threads; each is
+    retried up to `max_retries` times on 429/5xx/time-outs, with exponential backoff.
     """
 
     openai: Optional[OpenAIResource] = None
     model: str = "gpt-4o-mini"
-    temperature: float = 0.7
-    max_concurrency: int = 64
-    max_retries: int = 8
-    timeout_s: float = 60.0
+    temperature: float = Field(default=0.7, ge=0.0, le=2.0)
+    max_concurrency: int = Field(default=64, ge=1)
+    max_retries: int = Field(default=DEFAULT_MAX_RETRIES, ge=0)
+    timeout_s: float = Field(default=DEFAULT_TIMEOUT_S, gt=0)
+
+    def _client(self, settings: OpenAIResource) -> openai_sdk.OpenAI:
+        # Built from the nested resource's settings rather than taken from its get_client:
+        # that wraps the shared client's endpoints with a usage logger whose counters are
+        # updated without a lock (our calls run on many threads), and it needs an asset
+        # definition in context. Usage is summed per batch by `usage_summary` instead.
+        return openai_sdk.OpenAI(
+            api_key=settings.api_key,
+            organization=settings.organization,
+            project=settings.project,
+            base_url=settings.base_url,
+            max_retries=0,  # openai_complete_fn retries
+            timeout=self.timeout_s,
+        )
 
     def generate(
         self, context: dg.AssetExecutionContext, prompts: list[PromptExample]
     ) -> tuple[list[GeneratedText], dict]:
         """The answers, and a usage summary to record as the asset's metadata."""
         if self.openai is None:
-            texts = generate_texts(prompts, offline_complete, self.max_concurrency)
+            context.log.info(f"Answering {len(prompts)} prompts with the offline generator")
+            # CPU-bound: more threads would only contend for the interpreter lock.
+            texts = generate_texts(prompts, offline_complete, max_concurrency=1)
             return texts, {**usage_summary(texts), "model": OFFLINE_MODEL, "mode": "offline"}
-        with self.openai.get_client(context) as client:
-            # A copy sharing the connection pool, with our retry and time-out policy. Its
-            # endpoints are not dagster-openai's usage-logging wrappers, whose metadata
-            # updates are not safe across threads: usage is summed here instead.
-            tuned = client.with_options(max_retries=self.max_retries, timeout=self.timeout_s)
-            complete = openai_complete_fn(tuned, self.model, self.temperature)
+        context.log.info(
+            f"Answering {len(prompts)} prompts with {self.model}, "
+            f"{self.max_concurrency} calls at a time"
+        )
+        with self._client(self.openai) as client:
+            complete = openai_complete_fn(client, self.model, self.temperature,
+                                          max_retries=self.max_retries)
             texts = generate_texts(prompts, complete, self.max_concurrency)
         return texts, {**usage_summary(texts), "model": self.model, "mode": "openai"}
