@@ -1,6 +1,5 @@
 """generated_texts: the model's answers per (date, theme), parsed, embedded and stored."""
 
-
 import dagster as dg
 
 from ..domain import quality

@@ -1,13 +1,12 @@
 """fine_tuned_model: SFT with TRL on every theme's train split up to the partition's date."""
 
-import json
 import shutil
 from collections import Counter
-from pathlib import Path
 from typing import Optional
 
 import dagster as dg
 
+from ..domain.chat_format import write_chats
 from ..domain.splitting import TRAIN, VALIDATION
 from ..gpu_launch import TRAINING_OP_TAGS
 from ..partitions import daily_partitions
@@ -29,11 +28,6 @@ class FineTuneConfig(dg.Config):
     packing: bool = False
     save_steps: int = 50
     logging_steps: int = 5
-
-
-def _write_chats(path: Path, examples) -> None:
-    path.write_text("".join(json.dumps({"messages": list(e.messages)}, ensure_ascii=False) + "\n"
-                            for e in examples))
 
 
 @dg.asset(
@@ -70,8 +64,8 @@ def fine_tuned_model(
     if (output_dir / MODEL_DIR).exists():
         shutil.rmtree(output_dir)
         output_dir.mkdir(parents=True)
-    _write_chats(output_dir / "train.jsonl", train)
-    _write_chats(output_dir / "validation.jsonl", validation)
+    write_chats(output_dir / "train.jsonl", train)
+    write_chats(output_dir / "validation.jsonl", validation)
 
     partitions = sorted({f"{e.date}|{e.theme}" for e in examples})
     lineage = {"date": date, "train_rows": len(train), "validation_rows": len(validation),

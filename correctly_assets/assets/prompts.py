@@ -1,6 +1,5 @@
 """prompt_examples: instruction prompts rendered per (date, theme), with an LLM smoke test."""
 
-
 import dagster as dg
 
 from ..domain.models import ThemeSpec

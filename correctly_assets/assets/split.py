@@ -1,12 +1,10 @@
 """train_split: train/validation JSONL in chat format, near-duplicates on one side only."""
 
-
-import json
-
 import dagster as dg
 import numpy as np
 
 from ..domain import quality
+from ..domain.chat_format import write_chats
 from ..domain.models import GeneratedText
 from ..domain.splitting import TRAIN, VALIDATION, split_texts
 from ..partitions import partition_date_and_theme, theme_date_partitions
@@ -60,9 +58,7 @@ def train_split(
 
     directory = artifacts.path("train_split", date, theme)
     for split in (TRAIN, VALIDATION):
-        lines = [json.dumps({"messages": list(e.messages)}, ensure_ascii=False)
-                 for e in examples if e.split == split]
-        (directory / f"{split}.jsonl").write_text("".join(f"{line}\n" for line in lines))
+        write_chats(directory / f"{split}.jsonl", (e for e in examples if e.split == split))
 
     leaks = _leaking_pairs(examples, vectors, config.near_duplicate_similarity, prior)
     counts = {split: sum(e.split == split for e in examples) for split in (TRAIN, VALIDATION)}

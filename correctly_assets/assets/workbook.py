@@ -1,6 +1,5 @@
 """raw_sheet and yaml_spec: the workbook, validated, and the per-theme YAML spec."""
 
-
 import dagster as dg
 
 from ..domain.models import ThemeSpec, Workbook

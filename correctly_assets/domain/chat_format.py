@@ -7,9 +7,12 @@ evaluation.
 
 from __future__ import annotations
 
+import json
 import re
+from collections.abc import Iterable
+from pathlib import Path
 
-from .models import ParsedAnswer
+from .models import ParsedAnswer, TrainExample
 
 SYSTEM_PROMPT = (
     "You are Correctly, an English writing tutor for Korean learners. Rewrite the user's "
@@ -46,3 +49,9 @@ def parse_reply(reply: str) -> tuple[str, list[dict[str, str]]]:
                 {"before": match[2], "after": match[3], "explanation": match[4].strip()}
             )
     return corrected.strip(), points
+
+
+def write_chats(path: Path, examples: Iterable[TrainExample]) -> None:
+    """JSONL, one {"messages": [...]} a line: what TRL's SFTTrainer reads."""
+    path.write_text("".join(json.dumps({"messages": list(e.messages)}, ensure_ascii=False) + "\n"
+                            for e in examples), encoding="utf-8")
