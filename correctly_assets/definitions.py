@@ -12,6 +12,7 @@ import dagster as dg
 from dagster_openai import OpenAIResource
 
 from .assets import evaluation, generation, model, prompts, split, workbook
+from .automation import daily_data_job, daily_data_schedule, workbook_job, workbook_sensor
 from .resources.embedder import SentenceEmbedderResource
 from .resources.files import ArtifactStoreResource, WorkbookResource
 from .resources.store import CorrectionStoreResource
@@ -48,5 +49,8 @@ model_assets = dg.load_assets_from_modules([model, evaluation])
 
 defs = dg.Definitions(
     assets=[*data_assets, *model_assets],
+    jobs=[workbook_job, daily_data_job],
+    schedules=[daily_data_schedule],
+    sensors=[workbook_sensor],
     resources=build_resources(),
 )

@@ -1,0 +1,47 @@
+"""The workbook sensor and the daily schedule, evaluated against a real instance."""
+
+import datetime as dt
+
+import dagster as dg
+
+from correctly_assets.automation import daily_data_schedule, workbook_sensor
+from correctly_assets.domain.sample_workbook import sample_sheets, write_workbook
+from correctly_assets.resources.files import WorkbookResource
+
+
+def test_sensor_registers_new_themes_once_per_workbook_version(tmp_path):
+    path = tmp_path / "book.xlsx"
+    sheets = sample_sheets()
+    write_workbook(path, sheets)
+    with dg.instance_for_test() as instance:
+        instance.add_dynamic_partitions("theme", ["travel"])
+        context = dg.build_sensor_context(instance=instance, resources={
+            "workbook": WorkbookResource(path=str(path))})
+        result = workbook_sensor(context)
+        assert result.dynamic_partitions_requests[0].partition_keys == [
+            t[0] for t in sheets["theme"][1:] if t[0] != "travel"]
+        jobs = [r.job_name for r in result.run_requests]
+        assert jobs.count("workbook_job") == 1 and jobs.count("daily_data_job") == 7
+        assert all(r.partition_key.keys_by_dimension["theme"] != "travel"
+                   for r in result.run_requests if r.job_name == "daily_data_job")
+
+        unchanged = dg.build_sensor_context(instance=instance, cursor=context.cursor,
+                                            resources={"workbook": WorkbookResource(path=str(path))})
+        assert isinstance(workbook_sensor(unchanged), dg.SkipReason)
+
+        sheets["speaker"][2][1] = 7
+        write_workbook(path, sheets)
+        broken = dg.build_sensor_context(instance=instance, cursor=context.cursor,
+                                         resources={"workbook": WorkbookResource(path=str(path))})
+        skipped = workbook_sensor(broken)
+        assert isinstance(skipped, dg.SkipReason) and "row 3" in skipped.skip_message
+
+
+def test_schedule_requests_every_theme_for_the_day_before_its_tick():
+    with dg.instance_for_test() as instance:
+        instance.add_dynamic_partitions("theme", ["food", "travel"])
+        tick = dt.datetime(2026, 6, 2, 2, 0, tzinfo=dt.timezone.utc)
+        context = dg.build_schedule_context(instance=instance, scheduled_execution_time=tick)
+        requests = daily_data_schedule(context)
+    assert sorted(r.run_key for r in requests) == ["2026-06-01|food", "2026-06-01|travel"]
+    assert {r.partition_key.keys_by_dimension["date"] for r in requests} == {"2026-06-01"}
