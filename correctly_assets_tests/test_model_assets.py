@@ -32,7 +32,7 @@ def test_model_is_trained_evaluated_and_registered(database_url, tmp_path):
     assets = [*data_assets, *model_assets]
     with dg.instance_for_test() as instance:
         dg.materialize(assets, selection=["raw_sheet", "yaml_spec"], instance=instance, resources=resources)
-        for partition in (f"2026-04-01|travel", f"{DATE}|food"):
+        for partition in ("2026-04-01|travel", f"{DATE}|food"):
             dg.materialize(assets, selection=["prompt_examples", "generated_texts", "train_split"],
                            partition_key=partition, instance=instance, resources=resources)
         result = dg.materialize(
