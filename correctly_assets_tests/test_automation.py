@@ -45,3 +45,48 @@ def test_schedule_requests_every_theme_for_the_day_before_its_tick():
         requests = daily_data_schedule(context)
     assert sorted(r.run_key for r in requests) == ["2026-06-01|food", "2026-06-01|travel"]
     assert {r.partition_key.keys_by_dimension["date"] for r in requests} == {"2026-06-01"}
+
+
+def _materialized(instance, asset, *partitions):
+    for partition in partitions:
+        instance.report_runless_asset_event(dg.AssetMaterialization(asset, partition=partition))
+
+
+def _evaluate(instance, now, previous=None):
+    from correctly_assets.definitions import defs
+
+    return dg.evaluate_automation_conditions(
+        defs=defs, instance=instance, evaluation_time=now,
+        asset_selection=dg.AssetSelection.assets("train_split", "fine_tuned_model"),
+        cursor=previous.cursor if previous else None,
+    )
+
+
+def test_split_and_model_follow_their_upstreams_for_recent_days():
+    now = dt.datetime(2026, 6, 2, 3, 0, tzinfo=dt.timezone.utc)
+    with dg.instance_for_test() as instance:
+        instance.add_dynamic_partitions("theme", ["food", "travel"])
+        first = _evaluate(instance, now)
+        assert first.total_requested == 0
+
+        # Yesterday's texts for both themes, and a 20-day-old re-generation.
+        _materialized(instance, "generated_texts", "2026-06-01|food", "2026-06-01|travel",
+                      "2026-05-13|food")
+        second = _evaluate(instance, now, first)
+        assert second.get_requested_partitions(dg.AssetKey("train_split")) == {
+            "2026-06-01|food", "2026-06-01|travel"}
+        # Splits and model have different partitions, so cannot share a run: the model
+        # follows on the next tick, once the splits exist.
+        assert second.get_requested_partitions(dg.AssetKey("fine_tuned_model")) == set()
+        _materialized(instance, "train_split", "2026-06-01|food", "2026-06-01|travel")
+        third = _evaluate(instance, now, second)
+        assert third.get_requested_partitions(dg.AssetKey("fine_tuned_model")) == {"2026-06-01"}
+        assert third.get_requested_partitions(dg.AssetKey("train_split")) == set()
+
+        # Once handled, nothing more until an upstream changes again.
+        _materialized(instance, "fine_tuned_model", "2026-06-01")
+        fourth = _evaluate(instance, now, third)
+        assert fourth.total_requested == 0
+        _materialized(instance, "train_split", "2026-06-01|food")
+        fifth = _evaluate(instance, now, fourth)
+        assert fifth.get_requested_partitions(dg.AssetKey("fine_tuned_model")) == {"2026-06-01"}

@@ -51,6 +51,11 @@ def _check_results(result):
             for e in result.all_events if e.event_type_value == "ASSET_CHECK_EVALUATION"}
 
 
+def _sides(store, date, theme):
+    return sorted((e.prompt_id, e.split) for e in store.load_train_examples(up_to_date=date)
+                  if (e.date, e.theme) == (date, theme))
+
+
 def test_whole_graph_for_one_partition_is_idempotent(instance, resources, tmp_path):
     head = _materialize_head(instance, resources)
     assert head.success
@@ -69,16 +74,17 @@ def test_whole_graph_for_one_partition_is_idempotent(instance, resources, tmp_pa
              for line in (split_dir / f"{name}.jsonl").read_text().splitlines()]
     assert len(lines) == 6
     assert [m["role"] for m in lines[0]["messages"]] == ["system", "user", "assistant"]
-    first_split = sorted((e.prompt_id, e.split) for e in result.output_for_node("train_split"))
+    first_split = _sides(store, DATE, "travel")
 
     again = _materialize_partition(instance, resources, "travel")
     assert again.success
     assert {t: store.count_rows(t, date=DATE, theme="travel") for t in counts} == counts
-    assert sorted((e.prompt_id, e.split) for e in again.output_for_node("train_split")) == first_split
+    assert _sides(store, DATE, "travel") == first_split
 
 
 def test_near_duplicates_keep_their_side_across_days(instance, resources):
     _materialize_head(instance, resources)
+    store = resources["store"].get_store()
     # Offline, a theme's six passages recur every day as the corrected text: each day's
     # split must put a passage on the side it got the first day.
     days = ["2026-03-14", "2026-03-15"]
@@ -86,9 +92,8 @@ def test_near_duplicates_keep_their_side_across_days(instance, resources):
     for day in days:
         result = _materialize_partition(instance, resources, "food", date=day)
         assert result.success and _check_results(result)["no_split_leakage"]
-        examples = result.output_for_node("train_split")
-        texts = {t.prompt_id: t.parsed.after for t in result.output_for_node("generated_texts")}
-        sides.append({texts[e.prompt_id]: e.split for e in examples})
+        texts = {t.prompt_id: t.parsed.after for t in store.load_generated_texts(day, "food")}
+        sides.append({texts[prompt_id]: side for prompt_id, side in _sides(store, day, "food")})
     assert sides[0] == sides[1]
     assert set(sides[0].values()) == {"train", "validation"}
 
@@ -118,8 +123,29 @@ def test_openai_path_over_http_with_failures(instance, resources):
         result = _materialize_partition(instance, resources, "work")
         assert server.stats.failures > 0
     assert result.success
-    texts = result.output_for_node("generated_texts")
+    texts = resources["store"].get_store().load_generated_texts(DATE, "work")
     assert len(texts) == 6 and all(t.accepted for t in texts)
     metadata = result.asset_materializations_for_node("generated_texts")[0].metadata
     assert metadata["usage_total_tokens"].value > 0
     assert "test-key" not in json.dumps({k: str(v.value) for k, v in metadata.items()})
+
+
+def test_a_backfill_range_runs_as_one_run_with_one_set_of_rows_per_partition(instance, resources):
+    _materialize_head(instance, resources)
+    themes = instance.get_dynamic_partitions("theme")
+    days = ["2026-02-01", "2026-02-02", "2026-02-03"]
+    # What the backfill daemon launches for a single-run policy: one run over a key range.
+    tags = {"dagster/asset_partition_range_start": f"{days[0]}|{themes[0]}",
+            "dagster/asset_partition_range_end": f"{days[-1]}|{themes[-1]}"}
+    for _ in range(2):  # a repeated backfill replaces, never duplicates
+        result = dg.materialize(data_assets, selection=PARTITIONED, instance=instance,
+                                resources=resources, tags=tags)
+        assert result.success
+        assert all(_check_results(result).values()), _check_results(result)
+    materialized = {m.partition for m in result.asset_materializations_for_node("train_split")}
+    assert materialized == {f"{d}|{t}" for d in days for t in themes}
+    store = resources["store"].get_store()
+    for table in ("example", "generated_text", "train"):
+        counts = {(d, t): store.count_rows(table, date=d, theme=t) for d in days for t in themes}
+        assert set(counts.values()) == {6}, (table, counts)
+    assert store.count_rows("generated_text") == 6 * len(days) * len(themes)

@@ -6,6 +6,7 @@ from typing import Optional
 
 import dagster as dg
 
+from ..automation_conditions import MODEL_FOLLOWS_SPLITS
 from ..domain.chat_format import write_chats
 from ..domain.splitting import TRAIN, VALIDATION
 from ..gpu_launch import TRAINING_OP_TAGS
@@ -36,6 +37,7 @@ class FineTuneConfig(dg.Config):
     deps=[dg.AssetDep("train_split", partition_mapping=dg.MultiToSingleDimensionPartitionMapping(
         partition_dimension_name="date"))],
     op_tags=TRAINING_OP_TAGS,
+    automation_condition=MODEL_FOLLOWS_SPLITS,
     kinds={"pytorch", "mlflow"},
     # A crashed step (lost pod, OOM kill) is retried and resumes from its last checkpoint.
     retry_policy=dg.RetryPolicy(max_retries=2, delay=30),

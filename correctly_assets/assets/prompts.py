@@ -4,7 +4,7 @@ import dagster as dg
 
 from ..domain.models import ThemeSpec
 from ..domain.prompts import render_prompts
-from ..partitions import partition_date_and_theme, theme_date_partitions
+from ..partitions import data_backfill_policy, partitions_in_run, theme_date_partitions
 from ..resources.store import CorrectionStoreResource
 from ..resources.text_generator import TextGeneratorResource
 
@@ -16,6 +16,7 @@ class PromptConfig(dg.Config):
 @dg.asset(
     group_name="data",
     partitions_def=theme_date_partitions,
+    backfill_policy=data_backfill_policy(),
     kinds={"python", "postgres"},
     check_specs=[dg.AssetCheckSpec("llm_smoke_test", asset="prompt_examples")],
 )
@@ -25,25 +26,32 @@ def prompt_examples(
     yaml_spec: dict[str, ThemeSpec],
     store: CorrectionStoreResource,
     text_generator: TextGeneratorResource,
-):  # MaterializeResult[list[PromptExample]]: asset checks are outputs, so no annotation
-    """The partition's prompts, deterministic for its date and theme."""
-    date, theme = partition_date_and_theme(context)
-    if theme not in yaml_spec:
+):  # MaterializeResult: asset checks are outputs, so no annotation
+    """Each partition's prompts, deterministic for its date and theme, stored in the
+    `example` table (downstream assets read them from there)."""
+    partitions = partitions_in_run(context)
+    missing = sorted({theme for _, theme in partitions} - set(yaml_spec))
+    if missing:
         raise dg.Failure(
-            f"partition {context.partition_key}: theme {theme!r} is not in the workbook's "
-            f"spec (themes: {', '.join(sorted(yaml_spec))}); re-materialise raw_sheet"
+            f"partitions for theme(s) {', '.join(missing)}: not in the workbook's spec "
+            f"(themes: {', '.join(sorted(yaml_spec))}); re-materialise raw_sheet"
         )
-    prompts = render_prompts(yaml_spec[theme], date, config.prompts_per_partition)
-    store.get_store().replace_prompt_examples(date, theme, prompts)
+    correction_store = store.get_store()
+    first = None
+    for date, theme in partitions:
+        prompts = render_prompts(yaml_spec[theme], date, config.prompts_per_partition)
+        correction_store.replace_prompt_examples(date, theme, prompts)
+        first = first or prompts[0]
 
-    # Smoke test: the configured model answers the first prompt in the parseable format.
-    [answer], usage = text_generator.generate(context, prompts[:1])
+    # Smoke test: the configured model answers one prompt in the parseable format.
+    [answer], usage = text_generator.generate(context, [first])
     smoke = dg.AssetCheckResult(
         passed=answer.accepted,
         metadata={"model": usage["model"], "reason": answer.rejection_reason or "parsed"},
     )
     return dg.MaterializeResult(
-        value=prompts,
-        metadata={"rows": len(prompts), "first_prompt": dg.MetadataValue.md(prompts[0].prompt)},
+        metadata={"rows": len(partitions) * config.prompts_per_partition,
+                  "partitions": len(partitions),
+                  "first_prompt": dg.MetadataValue.md(first.prompt)},
         check_results=[smoke],
     )

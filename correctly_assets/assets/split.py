@@ -3,12 +3,12 @@
 import dagster as dg
 import numpy as np
 
+from ..automation_conditions import SPLIT_FOLLOWS_TEXTS
 from ..domain import quality
 from ..domain.chat_format import write_chats
-from ..domain.models import GeneratedText
 from ..domain.splitting import TRAIN, VALIDATION, split_texts
-from ..partitions import partition_date_and_theme, theme_date_partitions
-from ..resources.embedder import SentenceEmbedderResource
+from ..partitions import data_backfill_policy, partitions_in_run, theme_date_partitions
+from ..store.schema import EMBEDDING_DIMENSIONS
 from ..resources.files import ArtifactStoreResource
 from ..resources.store import CorrectionStoreResource
 
@@ -21,22 +21,63 @@ class SplitConfig(dg.Config):
 @dg.asset(
     group_name="data",
     partitions_def=theme_date_partitions,
+    deps=["generated_texts"],
+    backfill_policy=data_backfill_policy(),
+    automation_condition=SPLIT_FOLLOWS_TEXTS,
     kinds={"jsonl", "postgres"},
     check_specs=[dg.AssetCheckSpec("no_split_leakage", asset="train_split")],
 )
 def train_split(
     context: dg.AssetExecutionContext,
     config: SplitConfig,
-    generated_texts: list[GeneratedText],
-    embedder: SentenceEmbedderResource,
     store: CorrectionStoreResource,
     artifacts: ArtifactStoreResource,
-):  # MaterializeResult[list[TrainExample]]: asset checks are outputs, so no annotation
-    """Trainable texts only; a near-duplicate group keeps the side it has in other partitions."""
-    date, theme = partition_date_and_theme(context)
+):  # MaterializeResult: asset checks are outputs, so no annotation
+    """Trainable texts only; a near-duplicate group keeps the side it has in other partitions.
+
+    Partitions are split one after another in date order, so within a backfill a later
+    day sees the sides an earlier day gave.
+    """
     correction_store = store.get_store()
-    texts = [t for t in generated_texts if quality.is_trainable(t)]
-    vectors = embedder.embed([t.parsed.after for t in texts])
+    counts = {TRAIN: 0, VALIDATION: 0}
+    excluded = inherited = leaks = 0
+    for date, theme in partitions_in_run(context):
+        generated = correction_store.load_generated_texts(date, theme)
+        if not generated:
+            raise dg.Failure(f"partition {date}|{theme}: no generated_texts rows; "
+                             "materialise generated_texts for it first")
+        examples, prior, leaking = _split_partition(correction_store, date, theme, generated,
+                                                    config)
+        directory = artifacts.path("train_split", date, theme)
+        for split in (TRAIN, VALIDATION):
+            write_chats(directory / f"{split}.jsonl", (e for e in examples if e.split == split))
+            counts[split] += sum(e.split == split for e in examples)
+        excluded += len(generated) - len(examples)
+        inherited += len(prior)
+        leaks += len(leaking)
+        if leaking:
+            context.log.warning(f"partition {date}|{theme}: near-duplicates straddle the "
+                                f"split: {leaking[:5]}")
+    return dg.MaterializeResult(
+        metadata={
+            "rows": counts[TRAIN] + counts[VALIDATION],
+            "train_rows": counts[TRAIN],
+            "validation_rows": counts[VALIDATION],
+            "excluded_untrainable": excluded,
+            "inherited_from_other_partitions": inherited,
+            "directory": dg.MetadataValue.path(str(artifacts.path("train_split"))),
+        },
+        check_results=[dg.AssetCheckResult(passed=leaks == 0, metadata={"leaking_pairs": leaks})],
+    )
+
+
+def _split_partition(correction_store, date, theme, generated, config):
+    """(examples stored for the partition, sides inherited from other partitions, leaking pairs)."""
+    texts = [t for t in generated if quality.is_trainable(t)]
+    stored_vectors = correction_store.load_embeddings(date, theme)
+    # The embeddings generated_texts stored, rather than a second embedding pass.
+    vectors = np.array([stored_vectors[t.prompt_id] for t in texts], dtype=np.float32)
+    vectors = vectors.reshape(len(texts), EMBEDDING_DIMENSIONS)
     max_distance = 1.0 - config.near_duplicate_similarity
     neighbours = [
         correction_store.nearest_neighbours(v, limit=5, exclude_partition=(date, theme),
@@ -55,27 +96,8 @@ def train_split(
         min_similarity=config.near_duplicate_similarity,
     )
     correction_store.replace_train_examples(date, theme, examples)
-
-    directory = artifacts.path("train_split", date, theme)
-    for split in (TRAIN, VALIDATION):
-        write_chats(directory / f"{split}.jsonl", (e for e in examples if e.split == split))
-
     leaks = _leaking_pairs(examples, vectors, config.near_duplicate_similarity, prior)
-    counts = {split: sum(e.split == split for e in examples) for split in (TRAIN, VALIDATION)}
-    return dg.MaterializeResult(
-        value=examples,
-        metadata={
-            "rows": len(examples),
-            "train_rows": counts[TRAIN],
-            "validation_rows": counts[VALIDATION],
-            "excluded_untrainable": len(generated_texts) - len(texts),
-            "inherited_from_other_partitions": len(prior),
-            "directory": dg.MetadataValue.path(str(directory)),
-        },
-        check_results=[
-            dg.AssetCheckResult(passed=not leaks, metadata={"leaking_pairs": len(leaks)})
-        ],
-    )
+    return examples, prior, leaks
 
 
 def _leaking_pairs(examples, vectors, min_similarity, prior) -> list[tuple[str, str]]:

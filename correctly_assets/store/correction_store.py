@@ -322,6 +322,17 @@ class CorrectionStore:
             for row in rows
         ]
 
+    def load_embeddings(self, date: str, theme: str) -> dict[str, np.ndarray]:
+        """The partition's stored text embeddings by prompt id (accepted answers only)."""
+        table = schema.generated_text
+        query = select(table.c.prompt_id, table.c.embedding).where(
+            table.c.date == _partition_date(date), table.c.theme == theme,
+            table.c.embedding.is_not(None),
+        )
+        with self.engine.connect() as conn:
+            return {row.prompt_id: np.asarray(row.embedding, dtype=np.float32)
+                    for row in conn.execute(query)}
+
     def load_reference_data(self) -> Workbook:
         def rows(table: Table) -> list[dict]:
             columns = [c for c in table.c if c.name != "position"]

@@ -1,0 +1,24 @@
+"""Declarative automation: which assets follow their upstreams, and how far back."""
+
+import datetime as dt
+
+import dagster as dg
+
+
+def follows_upstream(lookback_days: int) -> dg.AutomationCondition:
+    """Dagster's `eager` condition (materialise once every upstream partition exists and any
+    was updated; never while one is in progress), over the newest `lookback_days` days of
+    partitions rather than only today's: the daily schedule fills yesterday's, and a fix
+    re-generated for a recent day should reach the split and the model too. Older days
+    are left to backfills, so a 90-day backfill does not trigger 90 trainings."""
+    return dg.AutomationCondition.eager().replace(
+        "in_latest_time_window",
+        dg.AutomationCondition.in_latest_time_window(dt.timedelta(days=lookback_days)),
+    )
+
+
+# train_split re-splits any of the last week's partitions whose generated texts changed.
+SPLIT_FOLLOWS_TEXTS = follows_upstream(lookback_days=7)
+# fine_tuned_model trains a day once every theme's split for it exists, and again when one
+# changes; only yesterday's and today's, as each training covers all data up to its date.
+MODEL_FOLLOWS_SPLITS = follows_upstream(lookback_days=2)
