@@ -47,8 +47,24 @@ def build_resources() -> dict[str, dg.ConfigurableResource]:
 data_assets = dg.load_assets_from_modules([workbook, prompts, generation, split])
 model_assets = dg.load_assets_from_modules([model, evaluation])
 
+
+
+def build_executor() -> dg.ExecutorDefinition:
+    """On Kubernetes (CORRECTLY_EXECUTOR=k8s, set by deploy/helm/values.yaml) each step runs
+    as its own Job, so only the training step, with its GPU op tags, lands on the GPU pool.
+    Elsewhere every step of a run runs in the run's own process: the graph is a chain, so
+    a process per step (Dagster's default) would only pay the imports and the embedder's
+    loading again for each step."""
+    if os.environ.get("CORRECTLY_EXECUTOR") == "k8s":
+        from dagster_k8s import k8s_job_executor
+
+        return k8s_job_executor
+    return dg.in_process_executor
+
+
 defs = dg.Definitions(
     assets=[*data_assets, *model_assets],
+    executor=build_executor(),
     jobs=[workbook_job, daily_data_job],
     schedules=[daily_data_schedule],
     sensors=[workbook_sensor],
