@@ -27,6 +27,9 @@ class FineTuneConfig(dg.Config):
     learning_rate: Optional[float] = None
     max_length: int = 512
     packing: bool = False
+    attn_implementation: str = "sdpa"  # "varlen" with packing: per-chat flash attention on CUDA
+    torch_compile: bool = False
+    activation_checkpointing: Optional[bool] = None  # none: on for a base model
     save_steps: int = 50
     logging_steps: int = 5
 

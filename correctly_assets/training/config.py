@@ -8,6 +8,9 @@ from typing import Optional
 TINY_LEARNING_RATE = 5e-4
 LORA_LEARNING_RATE = 2e-4
 FULL_LEARNING_RATE = 2e-5
+# "varlen" is this package's per-chat attention for packed rows (see packing.py); the others
+# are transformers' own.
+ATTN_IMPLEMENTATIONS = ("sdpa", "eager", "flex_attention", "flash_attention_2", "varlen")
 
 
 @dataclass
@@ -35,7 +38,24 @@ class TrainingConfig:
                           f"{LORA_LEARNING_RATE} with LoRA, {FULL_LEARNING_RATE} otherwise"},
     )
     max_length: int = field(default=512, metadata={"help": "tokens per chat (or per packed row)"})
-    packing: bool = False
+    packing: bool = field(
+        default=False,
+        metadata={"help": "pack chats best-fit into rows of max_length tokens, no padding, "
+                          "positions restarting at each chat"},
+    )
+    attn_implementation: str = field(
+        default="sdpa",
+        metadata={"help": f"one of {', '.join(ATTN_IMPLEMENTATIONS)}; varlen: each chat of a "
+                          "packed row attends only to itself, with flash attention on CUDA"},
+    )
+    torch_compile: bool = field(
+        default=False, metadata={"help": "compile each decoder layer (the first steps compile)"}
+    )
+    activation_checkpointing: Optional[bool] = field(
+        default=None,
+        metadata={"help": "recompute activations in the backward pass; none: on for a base "
+                          "model, off for the tiny one"},
+    )
     assistant_only_loss: bool = field(
         default=True, metadata={"help": "loss on the assistant's reply only"}
     )
@@ -64,10 +84,20 @@ class TrainingConfig:
             raise ValueError("give a positive epochs or max_steps")
         if self.learning_rate is not None and self.learning_rate <= 0:
             raise ValueError(f"learning_rate must be positive, got {self.learning_rate}")
+        if self.attn_implementation not in ATTN_IMPLEMENTATIONS:
+            raise ValueError(f"attn_implementation must be one of {ATTN_IMPLEMENTATIONS}, "
+                             f"got {self.attn_implementation!r}")
 
     @property
     def uses_tiny_model(self) -> bool:
         return not self.base_model
+
+    @property
+    def effective_activation_checkpointing(self) -> bool:
+        # Recomputing activations saves memory on real models; the tiny one only slows down.
+        if self.activation_checkpointing is not None:
+            return self.activation_checkpointing
+        return not self.uses_tiny_model
 
     @property
     def effective_learning_rate(self) -> float:

@@ -182,7 +182,27 @@ def _load_base(config: TrainingConfig, output_dir: Path, bf16: bool):
     dtype = torch.bfloat16 if (bf16 and config.use_lora) else torch.float32
     model = AutoModelForCausalLM.from_pretrained(source, dtype=dtype)
     tokenizer = AutoTokenizer.from_pretrained(source)
-    return model, tokenizer
+    return prepare_model(model, config), tokenizer
+
+
+def prepare_model(model, config: TrainingConfig):
+    """Set the attention implementation and compilation the config asks for, in place.
+
+    The attention implementation is not written to a saved model's config, so a model
+    trained with "varlen" loads anywhere with transformers' default."""
+    from .packing import register
+
+    register()  # makes "varlen" a known attn_implementation
+    model.set_attn_implementation(config.attn_implementation)
+    if config.torch_compile:
+        layers = getattr(model.get_decoder(), "layers", None)
+        if layers is None:
+            raise ValueError(f"torch_compile: no decoder layers found on {type(model).__name__}")
+        # Layer by layer: the layers share one compiled graph, the parameter names (and so
+        # checkpoints) stay as they are, and the LM head outside it keeps TRL's fused loss.
+        for layer in layers:
+            layer.compile()
+    return model
 
 
 def _save_final_model(trainer, tokenizer, model_dir: Path) -> None:
@@ -197,14 +217,64 @@ def _save_final_model(trainer, tokenizer, model_dir: Path) -> None:
     os.replace(staging, model_dir)
 
 
+def build_trainer(config: TrainingConfig, model, tokenizer, train_rows: list[dict[str, Any]],
+                  validation_rows: list[dict[str, Any]], *, bf16: bool, checkpoints_dir: Path,
+                  callbacks=()):
+    """The SFTTrainer for these chats, configured from `config` (the model already prepared
+    with `prepare_model`)."""
+    import torch
+    from datasets import Dataset
+    from peft import LoraConfig
+    from trl import SFTConfig, SFTTrainer
+
+    args = SFTConfig(
+        output_dir=str(checkpoints_dir),
+        num_train_epochs=config.epochs,
+        max_steps=config.max_steps,
+        per_device_train_batch_size=config.per_device_batch_size,
+        per_device_eval_batch_size=config.per_device_batch_size,
+        gradient_accumulation_steps=config.gradient_accumulation_steps,
+        learning_rate=config.effective_learning_rate,
+        max_length=config.max_length,
+        # TRL packs best-fit ("bfd") and then trains padding-free: the collator concatenates
+        # the rows, restarts position_ids at each chat and passes the chats' boundaries on.
+        packing=config.packing,
+        assistant_only_loss=config.assistant_only_loss,
+        bf16=bf16,
+        fp16=False,
+        activation_checkpointing=config.effective_activation_checkpointing,
+        dataloader_pin_memory=torch.cuda.is_available(),
+        save_strategy="steps",
+        save_steps=config.save_steps,
+        save_total_limit=2,
+        logging_steps=config.logging_steps,
+        eval_strategy="steps" if validation_rows else "no",
+        eval_steps=config.eval_steps,
+        seed=config.seed,
+        report_to="none",
+        run_name=config.run_name,
+        disable_tqdm=True,
+    )
+    peft_config = None
+    if config.use_lora:
+        peft_config = LoraConfig(r=config.lora_r, lora_alpha=config.lora_alpha,
+                                 target_modules="all-linear", task_type="CAUSAL_LM")
+    return SFTTrainer(
+        model=model,
+        args=args,
+        train_dataset=Dataset.from_list(train_rows),
+        eval_dataset=Dataset.from_list(validation_rows) if validation_rows else None,
+        processing_class=tokenizer,
+        peft_config=peft_config,
+        callbacks=list(callbacks),
+    )
+
+
 def run_training(config: TrainingConfig, lineage: dict[str, Any] | None = None) -> TrainingResult:
     """Train (or resume training) and return where the model is and how it went."""
     import huggingface_hub.constants
     import torch
-    from datasets import Dataset
     from mlflow import MlflowClient
-    from peft import LoraConfig
-    from trl import SFTConfig, SFTTrainer
 
     huggingface_hub.constants.HF_HUB_DISABLE_TELEMETRY = True
     output_dir = Path(config.output_dir)
@@ -240,46 +310,9 @@ def run_training(config: TrainingConfig, lineage: dict[str, Any] | None = None) 
             client.set_tag(run_id, "resumed_from_checkpoint", checkpoint.name)
 
         model, tokenizer = _load_base(config, output_dir, bf16)
-        args = SFTConfig(
-            output_dir=str(checkpoints_dir),
-            num_train_epochs=config.epochs,
-            max_steps=config.max_steps,
-            per_device_train_batch_size=config.per_device_batch_size,
-            per_device_eval_batch_size=config.per_device_batch_size,
-            gradient_accumulation_steps=config.gradient_accumulation_steps,
-            learning_rate=config.effective_learning_rate,
-            max_length=config.max_length,
-            packing=config.packing,
-            assistant_only_loss=config.assistant_only_loss,
-            bf16=bf16,
-            fp16=False,
-            # Recomputing activations saves memory on real models; the tiny one only slows down.
-            activation_checkpointing=not config.uses_tiny_model,
-            dataloader_pin_memory=torch.cuda.is_available(),
-            save_strategy="steps",
-            save_steps=config.save_steps,
-            save_total_limit=2,
-            logging_steps=config.logging_steps,
-            eval_strategy="steps" if validation_rows else "no",
-            eval_steps=config.eval_steps,
-            seed=config.seed,
-            report_to="none",
-            run_name=config.run_name,
-            disable_tqdm=True,
-        )
-        peft_config = None
-        if config.use_lora:
-            peft_config = LoraConfig(r=config.lora_r, lora_alpha=config.lora_alpha,
-                                     target_modules="all-linear", task_type="CAUSAL_LM")
-        trainer = SFTTrainer(
-            model=model,
-            args=args,
-            train_dataset=Dataset.from_list(train_rows),
-            eval_dataset=Dataset.from_list(validation_rows) if validation_rows else None,
-            processing_class=tokenizer,
-            peft_config=peft_config,
-            callbacks=[_metrics_callback(client, run_id)],
-        )
+        trainer = build_trainer(config, model, tokenizer, train_rows, validation_rows, bf16=bf16,
+                                checkpoints_dir=checkpoints_dir,
+                                callbacks=[_metrics_callback(client, run_id)])
         train_output = trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
         eval_loss = trainer.evaluate()["eval_loss"] if validation_rows else None
 
