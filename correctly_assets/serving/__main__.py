@@ -1,0 +1,58 @@
+"""python -m correctly_assets.serving [--host 127.0.0.1] [--port 8080] [--alias candidate]
+
+Loads the model before the server starts listening: a model that cannot be found ends the
+command with the reason and exit status 2, and a server that listens can answer at once.
+Flags left out take their values from the environment (see ServingSettings.from_env).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import logging
+import sys
+
+from .app import create_app
+from .model_source import ModelNotFound, ServingSettings, load_service
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m correctly_assets.serving",
+                                     description="Serve the correction model over HTTP.")
+    parser.add_argument("--host", default="127.0.0.1",
+                        help="address to bind (default: 127.0.0.1, this machine only)")
+    parser.add_argument("--port", type=int, default=8080)
+    parser.add_argument("--tracking-uri",
+                        help="default: $MLFLOW_TRACKING_URI, else the pipeline's store")
+    parser.add_argument("--model", dest="model_name", metavar="NAME",
+                        help="registry model (default: $CORRECTLY_SERVING_MODEL, else correctly)")
+    parser.add_argument("--alias", help="default: $CORRECTLY_SERVING_ALIAS, else production")
+    parser.add_argument("--max-new-tokens", type=int,
+                        help="default: $CORRECTLY_SERVING_MAX_NEW_TOKENS, else 160")
+    parser.add_argument("--log-level", default="info",
+                        choices=["critical", "error", "warning", "info", "debug"])
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    import uvicorn
+
+    arguments = build_parser().parse_args(argv)
+    logging.basicConfig(level=arguments.log_level.upper(), stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    overrides = {field.name: getattr(arguments, field.name)
+                 for field in dataclasses.fields(ServingSettings)
+                 if getattr(arguments, field.name) is not None}
+    settings = dataclasses.replace(ServingSettings.from_env(), **overrides)
+    try:
+        service = load_service(settings)
+    except ModelNotFound as error:
+        print(error, file=sys.stderr)
+        return 2
+    uvicorn.run(create_app(lambda: service), host=arguments.host, port=arguments.port,
+                log_level=arguments.log_level)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

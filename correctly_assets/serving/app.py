@@ -1,0 +1,168 @@
+"""The HTTP face of the correction model: a JSON API, a health check and a page for people.
+
+    POST /v1/corrections   {"text": "..."} -> corrected text, correction points, model version
+    GET  /healthz          the served model, once it is loaded
+    GET  /  (POST /)       an HTML form; works without JavaScript
+    GET  /docs             the OpenAPI docs
+
+The model loads once, at startup, through the `load` callable given to `create_app`; a
+model that cannot be found stops the startup with the reason.
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import asdict
+from urllib.parse import parse_qs
+
+from fastapi import FastAPI, Request
+from fastapi.responses import HTMLResponse
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic_core import PydanticCustomError
+from starlette.concurrency import run_in_threadpool
+
+from .model_source import CorrectionService, ServingSettings, load_service
+
+MAX_TEXT_CHARS = 2000
+
+
+class CorrectionRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    text: str = Field(
+        description=f"The learner's English text; surrounding whitespace is ignored, "
+                    f"at most {MAX_TEXT_CHARS:,} characters remain.",
+        examples=["Yesterday I go to the market with my friend."],
+        # Documented here, checked below, so that the errors can say what to do.
+        json_schema_extra={"minLength": 1, "maxLength": MAX_TEXT_CHARS},
+    )
+
+    @field_validator("text")
+    @classmethod
+    def _present_and_bounded(cls, text: str) -> str:
+        text = text.strip()
+        if not text:
+            raise PydanticCustomError(
+                "text_empty", "text is empty or only whitespace; send the text to correct")
+        if len(text) > MAX_TEXT_CHARS:
+            raise PydanticCustomError(
+                "text_too_long",
+                "text is {length} characters long; the limit is {limit} characters",
+                {"length": f"{len(text):,}", "limit": f"{MAX_TEXT_CHARS:,}"})
+        return text
+
+
+class CorrectionPointOut(BaseModel):
+    before: str
+    after: str
+    explanation: str
+
+
+class ModelOut(BaseModel):
+    name: str
+    version: int
+    alias: str
+    run_id: str
+
+
+class CorrectionResponse(BaseModel):
+    corrected: str
+    points: list[CorrectionPointOut]
+    model: ModelOut
+
+
+class HealthResponse(BaseModel):
+    status: str
+    model: ModelOut
+
+
+def _model_out(service: CorrectionService) -> ModelOut:
+    info = asdict(service.model)
+    return ModelOut(**{key: info[key] for key in ModelOut.model_fields})
+
+
+async def _correct(service: CorrectionService, text: str) -> CorrectionResponse:
+    # The model call blocks for as long as generation takes: off the event loop with it.
+    corrected, points = await run_in_threadpool(service.correct, text)
+    return CorrectionResponse(corrected=corrected, points=points, model=_model_out(service))
+
+
+def render_page(model: ModelOut, text: str = "", result: CorrectionResponse | None = None,
+                errors: Sequence[str] = ()) -> str:
+    """The form, and the correction or the errors below it; every value escaped."""
+    e = html.escape
+    parts = []
+    if errors:
+        parts.append('<ul class="errors">' + "".join(f"<li>{e(m)}</li>" for m in errors) + "</ul>")
+    if result is not None:
+        points = "".join(
+            f"<li><del>{e(p.before)}</del> &rarr; <ins>{e(p.after)}</ins>: {e(p.explanation)}</li>"
+            for p in result.points) or "<li>No correction points.</li>"
+        parts.append(f'<h2>Corrected</h2><p class="corrected">{e(result.corrected)}</p>'
+                     f'<h2>Correction points</h2><ol class="points">{points}</ol>')
+    return f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Correctly</title>
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<style>body{{font-family:sans-serif;max-width:42rem;margin:2rem auto;padding:0 1rem}}
+textarea{{width:100%}} .errors{{color:#a00}} del{{color:#a00}} ins{{color:#060}}
+footer{{color:#666;font-size:.85em;margin-top:2rem}}</style></head>
+<body><h1>Correctly</h1>
+<form method="post" action="/" accept-charset="utf-8">
+<label for="text">Your English text (at most {MAX_TEXT_CHARS:,} characters)</label>
+<textarea id="text" name="text" rows="6" maxlength="{MAX_TEXT_CHARS}" required>{e(text)}</textarea>
+<button type="submit">Correct</button></form>
+{"".join(parts)}
+<footer>Model {e(model.name)} version {model.version} (alias {e(model.alias)}).
+API: <a href="/docs">/docs</a></footer></body></html>"""
+
+
+def create_app(load: Callable[[], CorrectionService] | None = None) -> FastAPI:
+    """The app; `load` returns the loaded model and is called once at startup. Default: the
+    registry version named by the environment (see ServingSettings.from_env)."""
+    load = load or (lambda: load_service(ServingSettings.from_env()))
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        app.state.service = await run_in_threadpool(load)
+        yield
+
+    app = FastAPI(title="Correctly", version="1",
+                  description="Corrections of English texts by Correctly's fine-tuned model.",
+                  lifespan=lifespan)
+
+    def loaded(request: Request) -> CorrectionService:
+        return request.app.state.service
+
+    @app.post("/v1/corrections", response_model=CorrectionResponse,
+              summary="Correct an English text")
+    async def corrections(body: CorrectionRequest, request: Request) -> CorrectionResponse:
+        """The corrected text and the correction points, and which model version wrote them."""
+        return await _correct(loaded(request), body.text)
+
+    @app.get("/healthz", response_model=HealthResponse, summary="Liveness and the served model")
+    async def healthz(request: Request) -> HealthResponse:
+        return HealthResponse(status="ok", model=_model_out(loaded(request)))
+
+    @app.get("/", response_class=HTMLResponse, include_in_schema=False)
+    async def page(request: Request) -> HTMLResponse:
+        return HTMLResponse(render_page(_model_out(loaded(request))))
+
+    @app.post("/", response_class=HTMLResponse, include_in_schema=False)
+    async def page_submit(request: Request) -> HTMLResponse:
+        # A plain browser form posts application/x-www-form-urlencoded; parsed here so the
+        # page needs neither JavaScript nor a multipart parser.
+        form = parse_qs((await request.body()).decode("utf-8", errors="replace"),
+                        keep_blank_values=True)
+        text = form.get("text", [""])[0]
+        model = _model_out(loaded(request))
+        try:
+            checked = CorrectionRequest(text=text)
+        except ValidationError as error:
+            messages = [item["msg"] for item in error.errors()]
+            return HTMLResponse(render_page(model, text, errors=messages), status_code=422)
+        result = await _correct(loaded(request), checked.text)
+        return HTMLResponse(render_page(model, text, result=result))
+
+    return app

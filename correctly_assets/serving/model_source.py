@@ -1,0 +1,187 @@
+"""Which model is served, and the one loaded instance that answers.
+
+The model is a version of the MLflow registry model that `registered_model` writes, found
+by alias (`production` unless told otherwise). That asset registers the run's `model/`
+artifact directory, a plain transformers model with its tokenizer, as the version's
+source; it is downloaded and loaded with the evaluation's `Corrector`, so the served
+model answers exactly as it was evaluated. No Dagster import here.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+from urllib.parse import urlsplit, urlunsplit
+
+from ..domain.chat_format import parse_reply
+
+if TYPE_CHECKING:
+    from ..evaluation.corrector import Corrector
+
+logger = logging.getLogger(__name__)
+
+# RegistryConfig.model_name's default; the test suite checks the two agree.
+DEFAULT_MODEL_NAME = "correctly"
+DEFAULT_ALIAS = "production"
+DEFAULT_MAX_NEW_TOKENS = 160  # as in the evaluation
+
+
+class ModelNotFound(RuntimeError):
+    """The registry has no model version under the configured name and alias."""
+
+
+def default_tracking_uri() -> str:
+    """ExperimentTrackingResource's default, `sqlite:///$DAGSTER_HOME/correctly/mlflow.db`,
+    worked out here without importing Dagster; the test suite checks the two agree."""
+    home = Path(os.environ.get("DAGSTER_HOME") or ".dagster_home").resolve()
+    return f"sqlite:///{home / 'correctly' / 'mlflow.db'}"
+
+
+def redacted(uri: str) -> str:
+    """The URI without a password, fit for logs and error messages."""
+    parts = urlsplit(uri)
+    if parts.password is None:
+        return uri
+    host = parts.hostname or ""
+    netloc = f"{parts.username}:***@{host}" + (f":{parts.port}" if parts.port else "")
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+@dataclass(frozen=True)
+class ServingSettings:
+    tracking_uri: str
+    model_name: str = DEFAULT_MODEL_NAME
+    alias: str = DEFAULT_ALIAS
+    max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS
+
+    def __post_init__(self):
+        if self.max_new_tokens <= 0:
+            raise ValueError(f"max_new_tokens must be positive, got {self.max_new_tokens}")
+
+    @classmethod
+    def from_env(cls) -> ServingSettings:
+        """MLFLOW_TRACKING_URI, CORRECTLY_SERVING_MODEL, CORRECTLY_SERVING_ALIAS,
+        CORRECTLY_SERVING_MAX_NEW_TOKENS; each unset one takes its default."""
+        raw = os.environ.get("CORRECTLY_SERVING_MAX_NEW_TOKENS") or str(DEFAULT_MAX_NEW_TOKENS)
+        try:
+            max_new_tokens = int(raw)
+        except ValueError:
+            raise ValueError(
+                f"CORRECTLY_SERVING_MAX_NEW_TOKENS must be a whole number, got {raw!r}") from None
+        return cls(
+            tracking_uri=os.environ.get("MLFLOW_TRACKING_URI") or default_tracking_uri(),
+            model_name=os.environ.get("CORRECTLY_SERVING_MODEL") or DEFAULT_MODEL_NAME,
+            alias=os.environ.get("CORRECTLY_SERVING_ALIAS") or DEFAULT_ALIAS,
+            max_new_tokens=max_new_tokens,
+        )
+
+
+@dataclass(frozen=True)
+class ServedModel:
+    """The registry version being served; every answer names it."""
+
+    name: str
+    version: int
+    alias: str
+    run_id: str
+    source: str  # the artifact URI the version was registered from
+
+
+def _not_found(settings: ServingSettings, client) -> ModelNotFound | None:
+    """Why the alias resolves to nothing, or None when it should have resolved: stores
+    differ in the error they raise for a missing alias, so the registry is asked again."""
+    from mlflow.exceptions import MlflowException
+
+    name, alias = settings.model_name, settings.alias
+    where = f"on MLflow tracking URI {redacted(settings.tracking_uri)}"
+    try:
+        aliases = client.get_registered_model(name).aliases
+    except MlflowException as error:
+        if error.error_code != "RESOURCE_DOES_NOT_EXIST":
+            return None
+        problem = f"registry model '{name}' does not exist {where}"
+    else:
+        if alias in aliases:
+            return None
+        present = ", ".join(f"{a} -> version {v}" for a, v in sorted(aliases.items())) or "none"
+        problem = f"registry model '{name}' has no alias '{alias}' {where} (its aliases: {present})"
+    candidate = ("To serve the newest registered version anyway, set "
+                 "CORRECTLY_SERVING_ALIAS=candidate; to" if alias != "candidate" else "To")
+    return ModelNotFound(
+        f"No model to serve: {problem}. Materialise fine_tuned_model, model_evaluation and "
+        f"registered_model to register a version; a version gets alias 'production' only when "
+        f"it passes the promotion gate. {candidate} serve another store or model, set "
+        f"MLFLOW_TRACKING_URI or CORRECTLY_SERVING_MODEL."
+    )
+
+
+def resolve_model(settings: ServingSettings) -> ServedModel:
+    """The version the alias points at; ModelNotFound, saying what to do, when none does."""
+    from mlflow import MlflowClient
+    from mlflow.exceptions import MlflowException
+
+    uri = settings.tracking_uri
+    if uri.startswith("sqlite:///") and not Path(uri.removeprefix("sqlite:///")).is_file():
+        # MLflow would create an empty store there and then report no model; say why instead.
+        raise ModelNotFound(
+            f"No model to serve: there is no MLflow store at {uri.removeprefix('sqlite:///')} "
+            f"(tracking URI {redacted(uri)}). Run the pipeline up to registered_model first, "
+            f"or set MLFLOW_TRACKING_URI to the store the pipeline tracks to."
+        )
+    client = MlflowClient(uri)
+    try:
+        version = client.get_model_version_by_alias(settings.model_name, settings.alias)
+    except MlflowException:
+        not_found = _not_found(settings, client)
+        if not_found is None:
+            raise
+        raise not_found from None
+    return ServedModel(name=version.name, version=int(version.version), alias=settings.alias,
+                       run_id=version.run_id or "", source=version.source)
+
+
+class CorrectionService:
+    """One model instance answering one text at a time.
+
+    A lock serialises the model calls: one `generate` already spreads its work over the
+    CPU cores (or the GPU), so two at once mostly contend, and a fast tokenizer shared
+    between threads can fail with "Already borrowed". Requests wait for the lock in the
+    server's threadpool, so the event loop stays free for other requests. Batching the
+    waiting requests into one `generate` would raise throughput on a GPU at the cost of a
+    queue and a batching window; the lock is the simple, safe choice.
+    """
+
+    def __init__(self, corrector: Corrector, model: ServedModel):
+        self.corrector = corrector
+        self.model = model
+        self._lock = threading.Lock()
+
+    def correct(self, text: str) -> tuple[str, list[dict[str, str]]]:
+        """(corrected text, correction points); blocking. An empty reply means no change,
+        as in the evaluation."""
+        with self._lock:
+            [reply] = self.corrector.replies([text], batch_size=1)
+        corrected, points = parse_reply(reply)
+        return corrected or text, points
+
+
+def load_service(settings: ServingSettings) -> CorrectionService:
+    """Resolve the alias, download that version's model and load it once."""
+    import mlflow.artifacts
+
+    from ..evaluation.corrector import Corrector
+
+    model = resolve_model(settings)
+    logger.info("Loading %s version %d (alias %s, run %s) from %s", model.name, model.version,
+                model.alias, model.run_id, redacted(settings.tracking_uri))
+    # The weights are in memory once loaded, so the downloaded copy can go.
+    with tempfile.TemporaryDirectory(prefix="correctly-serving-") as download_dir:
+        model_dir = mlflow.artifacts.download_artifacts(
+            artifact_uri=model.source, dst_path=download_dir, tracking_uri=settings.tracking_uri)
+        corrector = Corrector(model_dir, max_new_tokens=settings.max_new_tokens)
+    return CorrectionService(corrector, model)

@@ -1,0 +1,207 @@
+"""The serving app on a real tiny model: trained here, registered in a real MLflow store by
+the `registered_model` asset itself, resolved by alias, downloaded and served over
+FastAPI's TestClient."""
+
+from concurrent.futures import ThreadPoolExecutor
+
+import dagster as dg
+import pytest
+from fastapi.testclient import TestClient
+from mlflow import MlflowClient
+
+from correctly_assets.assets.evaluation import RegistryConfig, registered_model
+from correctly_assets.domain.chat_format import parse_reply
+from correctly_assets.resources.tracking import ExperimentTrackingResource
+from correctly_assets.serving import (
+    MAX_TEXT_CHARS,
+    CorrectionRequest,
+    CorrectionResponse,
+    ModelNotFound,
+    ServingSettings,
+    create_app,
+    load_service,
+)
+from correctly_assets.serving.__main__ import main as serve_main
+from correctly_assets.serving.app import render_page
+from correctly_assets.serving.model_source import redacted
+from correctly_assets.training import TrainingConfig, run_training
+
+from .test_training import _write_chats
+
+DATE = "2026-04-02"
+PROMOTED = "correctly"  # promoted: its validation GLEU beats the copy baseline
+UNPROMOTED = "correctly-unpromoted"  # registered, but the gate kept it at `candidate`
+TEXTS = ("Yesterday I go to school.", "Yesterday She go to the park.", "My sister go to church.")
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """A tiny model trained long enough, at a high rate, to answer in the reply format."""
+    workdir = tmp_path_factory.mktemp("serving")
+    tracking_uri = f"sqlite:///{workdir / 'mlflow.db'}"
+    result = run_training(TrainingConfig(
+        train_file=str(_write_chats(workdir / "train.jsonl", 40)), output_dir=str(workdir / "out"),
+        max_steps=40, learning_rate=1e-2, logging_steps=10, save_steps=1000,
+        mlflow_tracking_uri=tracking_uri,
+    ))
+    tracking = ExperimentTrackingResource(tracking_uri=tracking_uri)
+    for name, gleu in ((PROMOTED, 50.0), (UNPROMOTED, 30.0)):
+        registered_model(
+            dg.build_asset_context(partition_key=DATE), config=RegistryConfig(model_name=name),
+            model_evaluation={"mlflow_run_id": result.mlflow_run_id, "validation_gleu": gleu,
+                              "validation_gleu_copy": 40.0},
+            tracking=tracking,
+        )
+    return tracking_uri, result
+
+
+@pytest.fixture(scope="module")
+def expected(trained):
+    """What the trained model answers, asked directly from its training output directory."""
+    from correctly_assets.evaluation.corrector import Corrector
+
+    corrector = Corrector(trained[1].model_dir)
+    return {text: parse_reply(reply) for text, reply in zip(TEXTS, corrector.replies(list(TEXTS)))}
+
+
+@pytest.fixture(scope="module")
+def client(trained):
+    app = create_app(lambda: load_service(ServingSettings(tracking_uri=trained[0])))
+    with TestClient(app) as test_client:
+        yield test_client
+
+
+def test_a_correction_comes_from_the_production_version(client, trained, expected):
+    tracking_uri, result = trained
+    production = MlflowClient(tracking_uri).get_model_version_by_alias(PROMOTED, "production")
+
+    response = client.post("/v1/corrections", json={"text": f"  {TEXTS[0]}\n"})
+
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["model"] == {"name": PROMOTED, "version": int(production.version),
+                             "alias": "production", "run_id": result.mlflow_run_id}
+    corrected, points = expected[TEXTS[0]]
+    assert (body["corrected"], body["points"]) == (corrected, points)
+    assert points and set(points[0]) == {"before", "after", "explanation"}
+    assert client.get("/healthz").json() == {"status": "ok", "model": body["model"]}
+
+
+def test_concurrent_requests_each_get_their_own_answer(client, expected):
+    texts = list(TEXTS) * 3
+    with ThreadPoolExecutor(len(texts)) as pool:
+        responses = list(pool.map(
+            lambda text: client.post("/v1/corrections", json={"text": text}), texts))
+    for text, response in zip(texts, responses):
+        assert response.status_code == 200, response.text
+        assert (response.json()["corrected"], response.json()["points"]) == expected[text]
+
+
+@pytest.mark.parametrize(("payload", "message"), [
+    ({"text": ""}, "text is empty or only whitespace"),
+    ({"text": " \n\t "}, "text is empty or only whitespace"),
+    ({"text": "a" * (MAX_TEXT_CHARS + 1)}, "text is 2,001 characters long; the limit is 2,000"),
+    ({"text": 123}, "Input should be a valid string"),
+    ({"text": ["a"]}, "Input should be a valid string"),
+    ({}, "Field required"),
+    ({"text": "Hi.", "language": "en"}, "Extra inputs are not permitted"),
+])
+def test_bad_requests_are_refused_saying_why(client, payload, message):
+    response = client.post("/v1/corrections", json=payload)
+    assert response.status_code == 422
+    assert message in " ".join(item["msg"] for item in response.json()["detail"])
+
+
+def test_a_body_that_is_not_json_is_refused(client):
+    response = client.post("/v1/corrections", content=b"text=hello",
+                           headers={"content-type": "application/json"})
+    assert response.status_code == 422
+    assert "JSON decode error" in response.text
+
+
+def test_the_limit_counts_the_stripped_text():
+    assert CorrectionRequest(text=f"  {'a' * MAX_TEXT_CHARS}  ").text == "a" * MAX_TEXT_CHARS
+
+
+def test_the_page_has_a_form_and_escapes_what_it_shows(client, expected):
+    page = client.get("/")
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    assert '<form method="post" action="/"' in page.text and 'name="text"' in page.text
+    assert "Model correctly version 1 (alias production)" in page.text
+
+    text = f"<script>alert(1)</script> {TEXTS[0]}"
+    answered = client.post("/", data={"text": text})
+    assert answered.status_code == 200
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in answered.text
+    assert "<script>" not in answered.text
+    assert "Correction points" in answered.text
+
+    refused = client.post("/", data={"text": "   "})
+    assert refused.status_code == 422
+    assert "text is empty or only whitespace" in refused.text
+
+
+def test_model_output_is_escaped_on_the_page():
+    result = CorrectionResponse.model_validate({
+        "corrected": "<b>bold</b> & more",
+        "points": [{"before": "<i>", "after": '"x"', "explanation": "<img src=x onerror=1>"}],
+        "model": {"name": "<m>", "version": 1, "alias": "production", "run_id": "r"},
+    })
+    page = render_page(result.model, "", result=result)
+    assert "&lt;b&gt;bold&lt;/b&gt; &amp; more" in page
+    assert "<del>&lt;i&gt;</del>" in page and "&quot;x&quot;" in page
+    assert "&lt;img src=x onerror=1&gt;" in page and "<img" not in page
+    assert "Model &lt;m&gt;" in page
+
+
+def test_openapi_documents_the_api(client):
+    schema = client.get("/openapi.json").json()
+    assert set(schema["paths"]) == {"/v1/corrections", "/healthz"}  # the page is for people
+    operation = schema["paths"]["/v1/corrections"]["post"]
+    assert "422" in operation["responses"]
+    text = schema["components"]["schemas"]["CorrectionRequest"]["properties"]["text"]
+    assert (text["minLength"], text["maxLength"]) == (1, MAX_TEXT_CHARS)
+    assert client.get("/docs").status_code == 200
+
+
+def test_a_missing_alias_stops_the_startup_saying_what_to_do(trained, capsys):
+    tracking_uri = trained[0]
+    app = create_app(lambda: load_service(ServingSettings(tracking_uri, model_name=UNPROMOTED)))
+    with pytest.raises(ModelNotFound) as raised, TestClient(app):
+        pass
+    message = str(raised.value)
+    assert f"registry model '{UNPROMOTED}' has no alias 'production'" in message
+    assert f"on MLflow tracking URI {tracking_uri}" in message
+    assert "(its aliases: candidate -> version 1)" in message
+    assert "set CORRECTLY_SERVING_ALIAS=candidate" in message
+
+    with pytest.raises(ModelNotFound, match="registry model 'nonesuch' does not exist on MLflow"):
+        load_service(ServingSettings(tracking_uri, model_name="nonesuch"))
+
+    assert serve_main(["--tracking-uri", tracking_uri, "--model", UNPROMOTED]) == 2
+    assert f"registry model '{UNPROMOTED}' has no alias 'production'" in capsys.readouterr().err
+
+
+def test_the_environment_can_pick_the_candidate(trained, monkeypatch):
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", trained[0])
+    monkeypatch.setenv("CORRECTLY_SERVING_MODEL", UNPROMOTED)
+    monkeypatch.setenv("CORRECTLY_SERVING_ALIAS", "candidate")
+    with TestClient(create_app()) as candidate_client:
+        response = candidate_client.post("/v1/corrections", json={"text": TEXTS[1]})
+    assert response.status_code == 200, response.text
+    assert response.json()["model"]["name"] == UNPROMOTED
+    assert response.json()["model"]["alias"] == "candidate"
+    assert response.json()["model"]["version"] == 1
+
+
+def test_defaults_are_the_pipelines_own(tmp_path, monkeypatch):
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path))
+    for name in ("MLFLOW_TRACKING_URI", "CORRECTLY_SERVING_MODEL", "CORRECTLY_SERVING_ALIAS"):
+        monkeypatch.delenv(name, raising=False)
+    settings = ServingSettings.from_env()
+    assert settings.tracking_uri == ExperimentTrackingResource().uri()
+    assert settings.model_name == RegistryConfig().model_name
+    assert settings.alias == "production"
+    with pytest.raises(ModelNotFound, match="there is no MLflow store at .*mlflow.db"):
+        load_service(settings)
+    assert redacted("https://me:secret@mlflow.example:5000/") == "https://me:***@mlflow.example:5000/"
