@@ -20,7 +20,12 @@ import click
 import pytest
 import yaml
 
-from correctly_assets.gpu_launch import A100_NODE_SELECTOR, GPU_TOLERATIONS, TRAINING_K8S_CONFIG
+from correctly_assets.gpu_launch import (
+    A100_NODE_SELECTOR,
+    DOCKER_GPU_CONTAINER_KWARGS,
+    GPU_TOLERATIONS,
+    TRAINING_K8S_CONFIG,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCKER = ROOT / "docker"
@@ -263,6 +268,36 @@ def test_run_launcher_matches_the_compose_network_volume_and_environment():
     assert f"CORRECTLY_ARTIFACTS_DIR={mount}" in image_env
     # The launcher copies these from the daemon's environment and fails on a missing one.
     assert set(launcher["env_vars"]) <= set(SERVICES["daemon"]["environment"])
+
+
+def test_gpu_override_gives_run_containers_the_gpu_and_keeps_the_artifacts_volume():
+    """compose.gpu.yaml sets the code server's container context; the DockerRunLauncher
+    merges it over its own container_kwargs (dagster.yaml) for each run container."""
+    import json
+
+    from dagster_docker.container_context import DockerContainerContext
+    from docker.types import HostConfig
+
+    override = yaml.safe_load((DOCKER / "compose.gpu.yaml").read_text())["services"]
+    assert set(override) <= set(SERVICES)
+    user_code = override["user_code"]
+    assert user_code["build"]["args"]["TORCH_INDEX_URL"].startswith("https://download.pytorch.org/whl/cu")
+    assert "ARG TORCH_INDEX_URL" in " ".join(" ".join(i) for i in dockerfile("Dockerfile.user_code"))
+
+    launcher = INSTANCE["run_launcher"]["config"]
+    run_context = DockerContainerContext(
+        env_vars=launcher["env_vars"], networks=[launcher["network"]],
+        container_kwargs=launcher["container_kwargs"],
+    ).merge(DockerContainerContext.create_from_config(
+        json.loads(user_code["environment"]["DAGSTER_CONTAINER_CONTEXT"])))
+    kwargs = run_context.container_kwargs
+    assert {k: kwargs[k] for k in DOCKER_GPU_CONTAINER_KWARGS} == DOCKER_GPU_CONTAINER_KWARGS
+    assert kwargs["volumes"] == launcher["container_kwargs"]["volumes"]
+    # What docker-py sends the engine for `docker run --gpus 1 --shm-size 16g`.
+    host = HostConfig(version="1.44", device_requests=kwargs["device_requests"],
+                      shm_size=kwargs["shm_size"])
+    assert host["DeviceRequests"] == [{"Driver": "nvidia", "Count": 1, "DeviceIDs": [],
+                                       "Capabilities": [["gpu"]], "Options": {}}]
 
 
 def test_production_dagster_yaml_loads_and_stores_runs_in_postgres(
