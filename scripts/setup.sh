@@ -9,4 +9,16 @@ python="${PYTHON:-python3}"
 .venv/bin/python -m pip install -q torch==2.13.0
 .venv/bin/python -m pip install -q -e '.[dev]' -c constraints.txt
 .venv/bin/python -m pip check
+
+# Headless Chromium for the UI test (Debian's packages). Installed when running as root;
+# otherwise that test is skipped with a note.
+if ! { [ -x /usr/bin/chromium ] && [ -x /usr/bin/chromedriver ]; }; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+      --no-install-recommends chromium chromium-driver >/dev/null) \
+      || echo "setup: could not install chromium; the UI test will be skipped" >&2
+  else
+    echo "setup: for the UI test, install Debian's chromium and chromium-driver" >&2
+  fi
+fi
 echo "setup done: .venv is ready (activate with: source .venv/bin/activate)"

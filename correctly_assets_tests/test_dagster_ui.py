@@ -1,0 +1,188 @@
+"""Correctly as a user runs it: `dagster dev`, the asset graph in headless Chromium, a run
+launched through the UI's GraphQL API, and a backfill of 8 themes x 90 days."""
+
+import os
+import re
+import shutil
+import time
+from pathlib import Path
+
+import pytest
+from dagster_graphql import DagsterGraphQLClient
+
+from correctly_assets.backfill import DagsterGraphQL, partition_keys, run_backfill
+from correctly_assets.local_dagster import dagster_dev
+
+CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
+LOCATION = "correctly_assets.definitions"
+LINEAGE = [("raw_sheet", "yaml_spec"), ("yaml_spec", "prompt_examples"),
+           ("prompt_examples", "generated_texts"), ("generated_texts", "train_split"),
+           ("train_split", "fine_tuned_model"), ("fine_tuned_model", "model_evaluation"),
+           ("model_evaluation", "registered_model")]
+ASSETS = sorted({a for edge in LINEAGE for a in edge})
+# The screenshot in the README; CORRECTLY_UPDATE_SCREENSHOT=1 rewrites it.
+README_SCREENSHOT = Path(__file__).parents[1] / "docs" / "asset-lineage.png"
+
+pytestmark = pytest.mark.skipif(
+    not (os.path.exists(CHROMIUM) and os.path.exists(CHROMEDRIVER)),
+    reason="needs Debian's chromium and chromium-driver (make setup installs them as root)",
+)
+
+
+@pytest.fixture(scope="module")
+def dagster_ui(pg_url, tmp_path_factory):
+    """(UI URL, correction store) of a `dagster dev` on a database of its own."""
+    import uuid
+
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    from correctly_assets.store import CorrectionStore
+
+    name = f"ui_{uuid.uuid4().hex}"
+    admin = create_engine(pg_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    database_url = make_url(pg_url).set(database=name).render_as_string(hide_password=False)
+    root = tmp_path_factory.mktemp("dagster_ui")
+    env = {"CORRECTLY_DATABASE_URL": database_url,
+           "CORRECTLY_ARTIFACTS_DIR": str(root / "artifacts")}
+    with dagster_dev(root / "home", env) as url:
+        store = CorrectionStore.connect(database_url)
+        yield url, store
+        store.dispose()
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                 "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--no-first-run", "--window-size=1500,560"):
+        options.add_argument(flag)
+    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    yield driver
+    driver.quit()
+
+
+def _wait_for(predicate, timeout_s=60.0, what="condition"):
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.5)
+    raise TimeoutError(f"{what} not met after {timeout_s:.0f} s")
+
+
+# The lineage graph is one SVG: a foreignObject per asset node (its name inside) and a path
+# with an arrow per edge, both in the SVG's own coordinates.
+_NODES_JS = """return [...document.querySelectorAll('svg[class*=svgContainer] > foreignObject:not(.group)')]
+    .map(f => ({x: +f.getAttribute('x'), y: +f.getAttribute('y'), w: +f.getAttribute('width'),
+                h: +f.getAttribute('height'), text: f.textContent}));"""
+_EDGES_JS = """return [...document.querySelectorAll(
+    'svg[class*=svgContainer] > path[marker-end][stroke="var(--color-lineage-edge)"]')]
+    .map(p => p.getAttribute('d'));"""
+
+
+def _asset_nodes(browser) -> dict[str, dict]:
+    """Asset name -> its node's box, for the nodes that show exactly one asset's name."""
+    nodes = {}
+    for box in browser.execute_script(_NODES_JS):
+        names = [a for a in ASSETS if re.search(rf"\b{a}\b", box["text"])]
+        if len(names) == 1:
+            nodes[names[0]] = box
+    return nodes
+
+
+def _drawn_edges(browser) -> set[tuple[str, str]]:
+    """(upstream, downstream) for every edge drawn: the nodes nearest its two ends."""
+    nodes = _asset_nodes(browser)
+
+    def nearest(x: float, y: float) -> str:
+        def distance(b):
+            dx = max(b["x"] - x, 0, x - (b["x"] + b["w"]))
+            dy = max(b["y"] - y, 0, y - (b["y"] + b["h"]))
+            return dx * dx + dy * dy
+        return min(nodes, key=lambda name: distance(nodes[name]))
+
+    edges = set()
+    for d in browser.execute_script(_EDGES_JS):
+        points = [float(v) for v in re.findall(r"-?\d+(?:\.\d+)?", d)]
+        edges.add((nearest(*points[:2]), nearest(*points[-2:])))
+    return edges
+
+
+def _open_lineage(browser, url):
+    """The global lineage with both asset groups expanded, fitted to the window."""
+    browser.get(f"{url}/health")
+    # What a user's clicks leave in the UI's local storage: the community dialog seen, the
+    # navigation collapsed, both groups expanded.
+    browser.execute_script("""
+        localStorage.setItem('communityNux', '"1"');
+        localStorage.setItem('dagster-nav-collapsed', 'true');
+        localStorage.setItem('asset-graph-open-graph-nodes-global-__GLOBAL__',
+            JSON.stringify({expanded: 'global@global:data,global@global:model'}));""")
+    browser.get(f"{url}/asset-groups")
+    _wait_for(lambda: set(_asset_nodes(browser)) == set(ASSETS), what="all asset nodes")
+
+
+def test_asset_graph_renders_every_asset_and_edge(dagster_ui, browser):
+    url, _ = dagster_ui
+    _open_lineage(browser, url)
+    try:  # edges are laid out just after the nodes
+        _wait_for(lambda: _drawn_edges(browser) == set(LINEAGE), timeout_s=30)
+    except TimeoutError:
+        pass
+    assert _drawn_edges(browser) == set(LINEAGE)
+
+    # The same lineage through the UI's own GraphQL schema.
+    nodes = DagsterGraphQL(url).execute(
+        "{ assetNodes { assetKey { path } dependencyKeys { path } } }")["assetNodes"]
+    declared = {(d["path"][-1], n["assetKey"]["path"][-1]) for n in nodes
+                for d in n["dependencyKeys"]}
+    assert declared == set(LINEAGE)
+
+
+def test_launch_a_run_and_backfill_8_themes_by_90_days(dagster_ui, browser, tmp_path):
+    url, store = dagster_ui
+    client = DagsterGraphQLClient("127.0.0.1", port_number=int(url.rsplit(":", 1)[1]))
+    run_id = client.submit_job_execution("workbook_job")
+    status = _wait_for(
+        lambda: (s := client.get_run_status(run_id).value) in ("SUCCESS", "FAILURE") and s,
+        timeout_s=300, what="workbook_job run")
+    assert status == "SUCCESS"
+
+    graphql = DagsterGraphQL(url)
+    themes = graphql.themes()
+    assert len(themes) == 8
+    keys = partition_keys("2026-01-01", "2026-03-31", themes)
+    assert len(keys) == 720
+    outcome = run_backfill(graphql, keys, timeout_s=1200)
+    assert outcome.succeeded, outcome
+    # Single-run policy: a run per theme covering all 90 days, not a run per partition.
+    assert outcome.runs <= len(themes), outcome
+
+    # A missed stretch, backfilled again by its dates: replaced, never duplicated.
+    again = run_backfill(graphql, partition_keys("2026-02-10", "2026-02-11", themes), 600)
+    assert again.succeeded, again
+    for table in ("example", "generated_text", "train"):
+        assert store.count_rows(table) == 6 * len(keys), table
+    for day in ("2026-01-01", "2026-02-10", "2026-03-31"):
+        for theme in themes:
+            assert store.count_rows("train", date=day, theme=theme) == 6
+
+    _open_lineage(browser, url)
+    shot = tmp_path / "asset-lineage.png"
+    browser.save_screenshot(str(shot))
+    assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    if os.environ.get("CORRECTLY_UPDATE_SCREENSHOT"):
+        README_SCREENSHOT.parent.mkdir(exist_ok=True)
+        shutil.copy(shot, README_SCREENSHOT)
