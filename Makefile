@@ -3,7 +3,7 @@ export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
 DATE ?= $(shell date -u +%F)
 VENV := .venv/bin
 
-.PHONY: setup demo test dev bench-generation
+.PHONY: setup demo test dev serve screenshot bench-generation bench-backfill bench-serving bench-training
 
 setup:
 	bash scripts/setup.sh
@@ -23,3 +23,23 @@ dev: $(DAGSTER_HOME)/dagster.yaml
 
 bench-generation:
 	$(VENV)/python benchmarks/generation.py
+
+bench-backfill:
+	$(VENV)/python benchmarks/backfill.py
+
+bench-serving:
+	$(VENV)/python benchmarks/serving.py
+
+# On a CUDA machine with a CUDA build of torch (see README, "Benchmarks").
+bench-training:
+	$(VENV)/python benchmarks/train_throughput.py
+
+# The registry model under an MLflow alias, on loopback: `make serve ALIAS=candidate` serves
+# the newest version before the promotion gate has passed one.
+ALIAS ?= production
+serve:
+	$(VENV)/python -m correctly_assets.serving --host 127.0.0.1 --port 8080 --alias $(ALIAS)
+
+# Rewrites docs/asset-lineage.png from the UI test's headless Chromium.
+screenshot:
+	CORRECTLY_UPDATE_SCREENSHOT=1 $(VENV)/python -m pytest -q correctly_assets_tests/test_dagster_ui.py
