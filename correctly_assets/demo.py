@@ -1,8 +1,10 @@
-"""The main job on embedded defaults: the whole data graph for one date, every theme.
+"""The main job on embedded defaults: the whole graph for one date, every theme.
 
-    python -m correctly_assets.demo --date 2026-11-23
+    python -m correctly_assets.demo --date 2026-11-23 [--jfleg-limit 100] [--data-only]
 
-Runs are recorded in the Dagster instance under $DAGSTER_HOME, so `make dev` shows them.
+The data assets for every theme, then the tiny model trained on them (CPU), evaluated and
+registered in MLflow. Runs are recorded in the Dagster instance under $DAGSTER_HOME, so
+`make dev` shows them.
 """
 
 from __future__ import annotations
@@ -12,10 +14,13 @@ import datetime as dt
 
 import dagster as dg
 
-from .definitions import build_resources, data_assets
+from .definitions import build_resources, data_assets, model_assets
 from .resources.files import dagster_home
+from .serving.model_source import redacted
 
 PARTITIONED = ["prompt_examples", "generated_texts", "train_split"]
+MODEL = ["fine_tuned_model", "model_evaluation", "registered_model"]
+ALL_ASSETS = [*data_assets, *model_assets]
 # Step-by-step events stay in the instance (make dev shows them); the console gets warnings.
 QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 
@@ -25,39 +30,74 @@ def _rows(result: dg.ExecuteInJobResult, asset: str) -> int:
     return materialization.metadata["rows"].value
 
 
-def run_demo(date: str, instance: dg.DagsterInstance) -> dict[str, dict[str, int]]:
+def run_data(date: str, instance: dg.DagsterInstance, resources) -> dict[str, dict[str, int]]:
     """Rows written per theme and asset; raises if any run fails."""
-    resources = build_resources()
     head = dg.materialize(
-        data_assets, selection=["raw_sheet", "yaml_spec"], instance=instance,
+        ALL_ASSETS, selection=["raw_sheet", "yaml_spec"], instance=instance,
         resources=resources, run_config=QUIET,
     )
     report = {"*": {asset: _rows(head, asset) for asset in ("raw_sheet", "yaml_spec")}}
     for theme in instance.get_dynamic_partitions("theme"):
         result = dg.materialize(
-            data_assets, selection=PARTITIONED, partition_key=f"{date}|{theme}",
+            ALL_ASSETS, selection=PARTITIONED, partition_key=f"{date}|{theme}",
             instance=instance, resources=resources, run_config=QUIET,
         )
         report[theme] = {asset: _rows(result, asset) for asset in PARTITIONED}
     return report
 
 
+def run_model(date: str, instance: dg.DagsterInstance, resources, jfleg_limit: int) -> dict:
+    """The model trained on every theme's split up to `date`, evaluated and registered:
+    the evaluation figures and the registry outcome."""
+    result = dg.materialize(
+        ALL_ASSETS, selection=MODEL, partition_key=date, instance=instance, resources=resources,
+        run_config={**QUIET, "ops": {"model_evaluation": {"config": {"jfleg_limit": jfleg_limit}}}},
+    )
+    return {"model": result.output_for_node("fine_tuned_model"),
+            "evaluation": result.output_for_node("model_evaluation"),
+            "registered": result.output_for_node("registered_model")}
+
+
+def _print_model(outcome: dict) -> None:
+    evaluation, registered = outcome["evaluation"], outcome["registered"]
+    print("\nModel:")
+    print(f"  fine_tuned_model: {outcome['model']['model_dir']}  "
+          f"(MLflow run {outcome['model']['mlflow_run_id']})")
+    print(f"  {'model_evaluation':<18}{'model':>8}{'copy source':>13}")
+    for split in ("validation", "jfleg"):
+        if f"{split}_gleu" in evaluation:
+            print(f"  {split + ' GLEU':<18}{evaluation[f'{split}_gleu']:>8.2f}"
+                  f"{evaluation[f'{split}_gleu_copy']:>13.2f}")
+    state = ("promoted to alias production" if registered["promoted"]
+             else "alias candidate; not promoted (see the promotion_gate check)")
+    print(f"  registered_model: {registered['name']} version {registered['version']}, {state}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--date", default=dt.date.today().isoformat(), help="partition date")
+    parser.add_argument("--jfleg-limit", type=int, default=100,
+                        help="JFLEG dev sentences to evaluate on (0: all 754)")
+    parser.add_argument("--data-only", action="store_true", help="stop after train_split")
     args = parser.parse_args()
     instance = dg.DagsterInstance.get()
-    report = run_demo(args.date, instance)
     resources = build_resources()
+    report = run_data(args.date, instance, resources)
     print(f"\nMaterialised for {args.date}:")
     print(f"  raw_sheet: {report['*']['raw_sheet']} workbook rows; yaml_spec: {report['*']['yaml_spec']} theme specs")
     print(f"  {'theme':<14}{'prompt_examples':>17}{'generated_texts':>17}{'train_split':>13}")
     for theme, rows in report.items():
         if theme != "*":
             print(f"  {theme:<14}" + "".join(f"{rows[a]:>{w}}" for a, w in zip(PARTITIONED, (17, 17, 13))))
+    if not args.data_only:
+        _print_model(run_model(args.date, instance, resources, args.jfleg_limit))
+    # Resources built from EnvVar fields only read the environment once initialised.
+    artifacts, store, tracking = (resources[key].process_config_and_initialize()
+                                  for key in ("artifacts", "store", "tracking"))
     print("\nResults:")
-    print(f"  artifacts (YAML specs, train/validation JSONL): {resources['artifacts'].path()}")
-    print(f"  correction store: {resources['store'].describe()}")
+    print(f"  artifacts (YAML specs, JSONL, checkpoints, plots): {artifacts.path()}")
+    print(f"  correction store: {store.describe()}")
+    print(f"  MLflow: {redacted(tracking.uri())}")
     print(f"  Dagster instance: {dagster_home()}  (browse with: make dev)")
 
 

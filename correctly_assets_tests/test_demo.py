@@ -1,0 +1,44 @@
+"""`make demo`: the main job from a clean DAGSTER_HOME, data and model, as a user runs it."""
+
+import os
+import subprocess
+import sys
+
+from mlflow import MlflowClient
+
+from correctly_assets.store.correction_store import CorrectionStore
+
+DATE = "2026-06-01"
+
+
+def test_demo_materialises_the_whole_graph_for_one_date(database_url, tmp_path):
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    tracking_uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    env = {**os.environ, "DAGSTER_HOME": str(home), "CORRECTLY_DATABASE_URL": database_url,
+           "CORRECTLY_ARTIFACTS_DIR": str(tmp_path / "artifacts"),
+           "MLFLOW_TRACKING_URI": tracking_uri}
+    env.pop("OPENAI_API_KEY", None)
+    done = subprocess.run(
+        [sys.executable, "-m", "correctly_assets.demo", "--date", DATE, "--jfleg-limit", "8"],
+        env=env, capture_output=True, text=True, timeout=900,
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+
+    store = CorrectionStore.connect(database_url)
+    themes = store.count_rows("theme")
+    assert themes == 8
+    assert store.count_rows("generated_text", date=DATE) == 6 * themes
+    # Every theme's row in the printed table, with the rows the store holds.
+    table = [line.split() for line in done.stdout.splitlines() if line.strip()]
+    printed = {cells[0]: cells[1:] for cells in table if len(cells) == 4 and cells[1].isdigit()}
+    assert len(printed) == themes
+    for theme, (prompts, texts, split) in printed.items():
+        assert int(texts) == store.count_rows("generated_text", date=DATE, theme=theme)
+        assert int(split) == store.count_rows("train", date=DATE, theme=theme)
+    store.dispose()
+
+    version = MlflowClient(tracking_uri).get_model_version_by_alias("correctly", "candidate")
+    assert version.tags["date"] == DATE
+    assert f"registered_model: correctly version {version.version}" in done.stdout
+    assert "validation GLEU" in done.stdout and "jfleg GLEU" in done.stdout
