@@ -17,7 +17,7 @@ from .resources.embedder import SentenceEmbedderResource
 from .resources.files import ArtifactStoreResource, WorkbookResource
 from .resources.store import CorrectionStoreResource
 from .resources.text_generator import TextGeneratorResource
-from .resources.tracking import ExperimentTrackingResource
+from .resources.tracking import mlflow_resource
 
 
 def _from_env(field: str, variable: str) -> dict[str, dg.EnvVar]:
@@ -26,7 +26,7 @@ def _from_env(field: str, variable: str) -> dict[str, dg.EnvVar]:
     return {field: dg.EnvVar(variable)} if os.environ.get(variable) else {}
 
 
-def build_resources() -> dict[str, dg.ConfigurableResource]:
+def build_resources() -> dict[str, dg.ConfigurableResource | dg.ResourceDefinition]:
     openai = (
         OpenAIResource(api_key=dg.EnvVar("OPENAI_API_KEY"), **_from_env("base_url", "OPENAI_BASE_URL"))
         if os.environ.get("OPENAI_API_KEY")
@@ -40,7 +40,7 @@ def build_resources() -> dict[str, dg.ConfigurableResource]:
             openai=openai, **_from_env("model", "CORRECTLY_LLM_MODEL")
         ),
         "embedder": SentenceEmbedderResource(),
-        "tracking": ExperimentTrackingResource(**_from_env("tracking_uri", "MLFLOW_TRACKING_URI")),
+        "mlflow": mlflow_resource(),
     }
 
 

@@ -15,7 +15,8 @@ import datetime as dt
 import dagster as dg
 
 from .definitions import build_resources, data_assets, model_assets
-from .resources.files import dagster_home
+from .paths import dagster_home
+from .resources.tracking import tracking_uri
 from .serving.model_source import redacted
 
 PARTITIONED = ["prompt_examples", "generated_texts", "train_split"]
@@ -92,12 +93,12 @@ def main() -> None:
     if not args.data_only:
         _print_model(run_model(args.date, instance, resources, args.jfleg_limit))
     # Resources built from EnvVar fields only read the environment once initialised.
-    artifacts, store, tracking = (resources[key].process_config_and_initialize()
-                                  for key in ("artifacts", "store", "tracking"))
+    artifacts, store = (resources[key].process_config_and_initialize()
+                        for key in ("artifacts", "store"))
     print("\nResults:")
     print(f"  artifacts (YAML specs, JSONL, checkpoints, plots): {artifacts.path()}")
     print(f"  correction store: {store.describe()}")
-    print(f"  MLflow: {redacted(tracking.uri())}")
+    print(f"  MLflow: {redacted(tracking_uri())}")
     print(f"  Dagster instance: {dagster_home()}  (browse with: make dev)")
 
 

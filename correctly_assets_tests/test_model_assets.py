@@ -14,7 +14,7 @@ from correctly_assets.resources.embedder import SentenceEmbedderResource
 from correctly_assets.resources.files import ArtifactStoreResource, WorkbookResource
 from correctly_assets.resources.store import CorrectionStoreResource
 from correctly_assets.resources.text_generator import TextGeneratorResource
-from correctly_assets.resources.tracking import ExperimentTrackingResource
+from correctly_assets.resources.tracking import mlflow_resource
 
 DATE = "2026-04-02"
 
@@ -27,7 +27,7 @@ def test_model_is_trained_evaluated_and_registered(database_url, tmp_path):
         "store": CorrectionStoreResource(database_url=database_url),
         "text_generator": TextGeneratorResource(),
         "embedder": SentenceEmbedderResource(),
-        "tracking": ExperimentTrackingResource(tracking_uri=tracking_uri),
+        "mlflow": mlflow_resource(tracking_uri),
     }
     assets = [*data_assets, *model_assets]
     with dg.instance_for_test() as instance:
@@ -63,7 +63,17 @@ def test_model_is_trained_evaluated_and_registered(database_url, tmp_path):
     logged = {a.path for a in MlflowClient(tracking_uri).list_artifacts(run.info.run_id, "evaluation")}
     assert {"evaluation/validation_error_types.png", "evaluation/loss_curve.png"} <= logged
 
+    # dagster-mlflow's run for this Dagster run: closed by its hook, holding the evaluation
+    # figures and the registry outcome, with the training run nested under it.
+    [dagster_run] = MlflowClient(tracking_uri).search_runs(
+        [run.info.experiment_id], f"tags.dagster_run_id = '{result.run_id}'")
+    assert dagster_run.info.status == "FINISHED"
+    assert run.data.tags["mlflow.parentRunId"] == dagster_run.info.run_id
+    assert dagster_run.data.tags["training_run_id"] == run.info.run_id
+    assert dagster_run.data.metrics["validation_gleu"] == evaluation["validation_gleu"]
+
     registered = result.output_for_node("registered_model")
+    assert dagster_run.data.tags["registered_version"] == str(registered["version"])
     client = MlflowClient(tracking_uri)
     assert int(client.get_model_version_by_alias("correctly", "candidate").version) == registered["version"]
     beats_copy = evaluation["validation_gleu"] > evaluation["validation_gleu_copy"]

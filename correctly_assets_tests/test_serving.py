@@ -11,7 +11,9 @@ from mlflow import MlflowClient
 
 from correctly_assets.assets.evaluation import RegistryConfig, registered_model
 from correctly_assets.domain.chat_format import parse_reply
-from correctly_assets.resources.tracking import ExperimentTrackingResource
+from correctly_assets.partitions import daily_partitions
+from correctly_assets.resources.tracking import mlflow_resource
+from correctly_assets.resources.tracking import tracking_uri as pipeline_tracking_uri
 from correctly_assets.serving import (
     MAX_TEXT_CHARS,
     CorrectionRequest,
@@ -34,6 +36,19 @@ UNPROMOTED = "correctly-unpromoted"  # registered, but the gate kept it at `cand
 TEXTS = ("Yesterday I go to school.", "Yesterday She go to the park.", "My sister go to church.")
 
 
+def _register(tracking_uri: str, run_id: str, name: str, validation_gleu: float) -> None:
+    """registered_model for the run, given evaluation figures that decide the gate."""
+
+    @dg.asset(name="model_evaluation", partitions_def=daily_partitions)
+    def evaluation_figures() -> dict:
+        return {"mlflow_run_id": run_id, "validation_gleu": validation_gleu,
+                "validation_gleu_copy": 40.0}
+
+    dg.materialize([evaluation_figures, registered_model], partition_key=DATE,
+                   resources={"mlflow": mlflow_resource(tracking_uri)},
+                   run_config={"ops": {"registered_model": {"config": {"model_name": name}}}})
+
+
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     """A tiny model trained long enough, at a high rate, to answer in the reply format."""
@@ -44,14 +59,8 @@ def trained(tmp_path_factory):
         max_steps=40, learning_rate=1e-2, logging_steps=10, save_steps=1000,
         mlflow_tracking_uri=tracking_uri,
     ))
-    tracking = ExperimentTrackingResource(tracking_uri=tracking_uri)
     for name, gleu in ((PROMOTED, 50.0), (UNPROMOTED, 30.0)):
-        registered_model(
-            dg.build_asset_context(partition_key=DATE), config=RegistryConfig(model_name=name),
-            model_evaluation={"mlflow_run_id": result.mlflow_run_id, "validation_gleu": gleu,
-                              "validation_gleu_copy": 40.0},
-            tracking=tracking,
-        )
+        _register(tracking_uri, result.mlflow_run_id, name, gleu)
     return tracking_uri, result
 
 
@@ -199,7 +208,7 @@ def test_defaults_are_the_pipelines_own(tmp_path, monkeypatch):
     for name in ("MLFLOW_TRACKING_URI", "CORRECTLY_SERVING_MODEL", "CORRECTLY_SERVING_ALIAS"):
         monkeypatch.delenv(name, raising=False)
     settings = ServingSettings.from_env()
-    assert settings.tracking_uri == ExperimentTrackingResource().uri()
+    assert settings.tracking_uri == pipeline_tracking_uri()
     assert settings.model_name == RegistryConfig().model_name
     assert settings.alias == "production"
     with pytest.raises(ModelNotFound, match="there is no MLflow store at .*mlflow.db"):

@@ -63,7 +63,15 @@ def test_killed_training_resumes_from_its_checkpoint(database_url, tmp_path):
     assert metadata["resumed_from_checkpoint"].value == str(killed_at)
     assert metadata["mlflow_run_id"].value == run_id
     client = MlflowClient(tracking_uri)
-    runs = client.search_runs([client.get_experiment_by_name("correctly").experiment_id])
-    assert [r.info.run_id for r in runs] == [run_id]  # one run, continued
+    runs = client.search_runs([client.get_experiment_by_name("correctly").experiment_id],
+                              order_by=["attributes.start_time ASC"])
+    trainings = [r for r in runs if "dagster_run_id" not in r.data.tags]
+    assert [r.info.run_id for r in trainings] == [run_id]  # one training run, continued
+    # Each Dagster run has its own MLflow run (dagster-mlflow); the killed one is marked so,
+    # and the training stays nested under the run that started it.
+    killed, resumed = [r for r in runs if "dagster_run_id" in r.data.tags]
+    assert trainings[0].data.tags["mlflow.parentRunId"] == killed.info.run_id
+    assert (killed.info.status, resumed.info.status) == ("KILLED", "FINISHED")
+    assert resumed.data.tags["training_run_id"] == run_id
     steps = [m.step for m in client.get_metric_history(run_id, "loss")]
     assert steps[0] < int(killed_at.name.split("-")[1]) < steps[-1] == 60

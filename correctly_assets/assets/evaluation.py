@@ -6,7 +6,6 @@ from pathlib import Path
 from typing import Optional
 
 import dagster as dg
-from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 
 from ..domain.chat_format import parse_reply
@@ -18,7 +17,7 @@ from ..evaluation.report import BASELINE, MODEL, evaluate_corrections, plot_loss
 from ..partitions import daily_partitions
 from ..resources.files import ArtifactStoreResource
 from ..resources.store import CorrectionStoreResource
-from ..resources.tracking import ExperimentTrackingResource
+from ..resources.tracking import MLFLOW_HOOKS, MlFlow
 
 
 class EvaluationConfig(dg.Config):
@@ -41,14 +40,14 @@ def _summary(name: str, report: dict) -> dict[str, float]:
     }
 
 
-@dg.asset(group_name="model", partitions_def=daily_partitions, kinds={"mlflow"})
+@dg.asset(group_name="model", partitions_def=daily_partitions, kinds={"mlflow"}, hooks=MLFLOW_HOOKS)
 def model_evaluation(
     context: dg.AssetExecutionContext,
     config: EvaluationConfig,
     fine_tuned_model: dict,
     store: CorrectionStoreResource,
     artifacts: ArtifactStoreResource,
-    tracking: ExperimentTrackingResource,
+    mlflow: dg.ResourceParam[MlFlow],
 ) -> dg.MaterializeResult[dict]:
     """GLEU, exact match and ERRANT edit P/R/F0.5 per error type on the validation split and
     on JFLEG dev (Napoles et al., EACL 2017), each beside the copy-source baseline."""
@@ -72,7 +71,7 @@ def model_evaluation(
             jfleg_sources, corrector.correct(jfleg_sources), jfleg_references, tokenise=False)
 
     run_id = fine_tuned_model["mlflow_run_id"]
-    client = MlflowClient(tracking.uri())
+    client = mlflow.tracking_client
     directory = artifacts.path("model_evaluation", date)
     history = client.get_metric_history(run_id, "loss")
     plots = [plot_per_error_type(report, directory / f"{name}_error_types.png")
@@ -82,8 +81,10 @@ def model_evaluation(
                                      directory / "loss_curve.png"))
     summary = {k: v for name, report in reports.items() for k, v in _summary(name, report).items()}
     (directory / "report.json").write_text(json.dumps(reports, indent=2))
+    # On the training run, which the registry version points at; and on this Dagster run's.
     for key, value in summary.items():
         client.log_metric(run_id, key, value)
+    mlflow.log_metrics(summary)
     for path in [*plots, directory / "report.json"]:
         client.log_artifact(run_id, str(path), "evaluation")
     return dg.MaterializeResult(
@@ -104,16 +105,17 @@ class RegistryConfig(dg.Config):
     partitions_def=daily_partitions,
     kinds={"mlflow"},
     check_specs=[dg.AssetCheckSpec("promotion_gate", asset="registered_model")],
+    hooks=MLFLOW_HOOKS,
 )
 def registered_model(
     context: dg.AssetExecutionContext,
     config: RegistryConfig,
     model_evaluation: dict,
-    tracking: ExperimentTrackingResource,
+    mlflow: dg.ResourceParam[MlFlow],
 ):  # MaterializeResult[dict]: asset checks are outputs, so no annotation
     """A new registry version with alias `candidate`; the promotion gate moves `production`
     to it only when it beats production and the copy baseline on validation GLEU."""
-    client = MlflowClient(tracking.uri())
+    client = mlflow.tracking_client
     name, run_id = config.model_name, model_evaluation["mlflow_run_id"]
     try:
         client.get_registered_model(name)
@@ -138,6 +140,7 @@ def registered_model(
     archived = versions_to_archive(versions, aliased, config.keep_versions)
     for old in archived:
         client.set_model_version_tag(name, str(old), "archived", "true")
+    mlflow.set_tags({"registered_version": version.version, "promoted": str(promote).lower()})
     production_version = version.version if promote else (production.version if production else None)
     return dg.MaterializeResult(
         value={"name": name, "version": int(version.version), "promoted": promote,

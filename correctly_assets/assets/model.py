@@ -13,7 +13,7 @@ from ..gpu_launch import TRAINING_OP_TAGS
 from ..partitions import daily_partitions
 from ..resources.files import ArtifactStoreResource
 from ..resources.store import CorrectionStoreResource
-from ..resources.tracking import ExperimentTrackingResource
+from ..resources.tracking import MLFLOW_HOOKS, MlFlow, dagster_run_mlflow_id
 from ..training import TrainingConfig, run_training
 from ..training.sft import MODEL_DIR
 
@@ -44,19 +44,21 @@ class FineTuneConfig(dg.Config):
     kinds={"pytorch", "mlflow"},
     # A crashed step (lost pod, OOM kill) is retried and resumes from its last checkpoint.
     retry_policy=dg.RetryPolicy(max_retries=2, delay=30),
+    hooks=MLFLOW_HOOKS,
 )
 def fine_tuned_model(
     context: dg.AssetExecutionContext,
     config: FineTuneConfig,
     store: CorrectionStoreResource,
     artifacts: ArtifactStoreResource,
-    tracking: ExperimentTrackingResource,
+    mlflow: dg.ResourceParam[MlFlow],
 ) -> dg.MaterializeResult[dict]:
     """The model fine-tuned on all themes' splits up to this date, tracked in MLflow.
 
     Its output directory is fixed per partition: a retry after a crash finds the
-    checkpoints there and resumes the same MLflow run; a re-materialisation after a
-    finished training starts over.
+    checkpoints there and resumes the same MLflow training run; a re-materialisation
+    after a finished training starts over. A new training run is nested under this
+    Dagster run's MLflow run.
     """
     date = context.partition_key
     examples = store.get_store().load_train_examples(up_to_date=date)
@@ -80,13 +82,17 @@ def fine_tuned_model(
             train_file=str(output_dir / "train.jsonl"),
             validation_file=str(output_dir / "validation.jsonl") if validation else None,
             output_dir=str(output_dir),
-            mlflow_tracking_uri=tracking.uri(),
-            mlflow_experiment=tracking.experiment,
+            mlflow_tracking_uri=mlflow.tracking_uri,
+            mlflow_experiment=mlflow.experiment_name,
+            mlflow_parent_run_id=dagster_run_mlflow_id(mlflow),
             run_name=f"fine_tuned_model-{date}",
             **config.model_dump(),
         ),
         lineage={**lineage, "partition_keys": partitions},
     )
+    mlflow.set_tags({"training_run_id": result.mlflow_run_id, "partition_date": date})
+    if result.resumed_from_checkpoint:
+        _close_interrupted_parent(mlflow, result.mlflow_run_id)
     rows_per_theme = Counter(e.theme for e in train)
     return dg.MaterializeResult(
         value={"model_dir": str(result.model_dir), "mlflow_run_id": result.mlflow_run_id,
@@ -102,3 +108,12 @@ def fine_tuned_model(
             **{k: v for k, v in lineage.items() if k != "themes"},
         },
     )
+
+
+def _close_interrupted_parent(mlflow: MlFlow, training_run_id: str) -> None:
+    """A resumed training run stays nested under the Dagster run that started it; that run's
+    process was lost before its MLflow run could be closed, so it is marked KILLED here."""
+    client = mlflow.tracking_client
+    parent = client.get_run(training_run_id).data.tags.get("mlflow.parentRunId")
+    if parent and parent != dagster_run_mlflow_id(mlflow) and client.get_run(parent).info.status == "RUNNING":
+        client.set_terminated(parent, "KILLED")

@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Optional
 
 import dagster as dg
 
+from ..paths import dagster_home
+
 SAMPLE_WORKBOOK = Path(__file__).resolve().parent.parent / "data" / "sample_workbook.xlsx"
-
-
-def dagster_home() -> Path:
-    return Path(os.environ.get("DAGSTER_HOME") or ".dagster_home").resolve()
 
 
 class WorkbookResource(dg.ConfigurableResource):

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 from urllib.parse import urlsplit, urlunsplit
 
 from ..domain.chat_format import parse_reply
+from ..paths import default_tracking_uri
 
 if TYPE_CHECKING:
     from ..evaluation.corrector import Corrector
@@ -33,13 +34,6 @@ DEFAULT_MAX_NEW_TOKENS = 160  # as in the evaluation
 
 class ModelNotFound(RuntimeError):
     """The registry has no model version under the configured name and alias."""
-
-
-def default_tracking_uri() -> str:
-    """ExperimentTrackingResource's default, `sqlite:///$DAGSTER_HOME/correctly/mlflow.db`,
-    worked out here without importing Dagster; the test suite checks the two agree."""
-    home = Path(os.environ.get("DAGSTER_HOME") or ".dagster_home").resolve()
-    return f"sqlite:///{home / 'correctly' / 'mlflow.db'}"
 
 
 def redacted(uri: str) -> str:

@@ -69,6 +69,10 @@ class TrainingConfig:
         metadata={"help": "none: $MLFLOW_TRACKING_URI, else sqlite:///<output_dir>/mlflow.db"},
     )
     mlflow_experiment: str = "correctly"
+    mlflow_parent_run_id: Optional[str] = field(
+        default=None,
+        metadata={"help": "a new training run is nested under this run (the orchestrator's)"},
+    )
     run_name: Optional[str] = None
 
     def __post_init__(self):

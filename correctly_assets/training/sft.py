@@ -110,6 +110,19 @@ def _tracking_uri(config: TrainingConfig, output_dir: Path) -> str:
             or f"sqlite:///{output_dir.resolve() / 'mlflow.db'}")
 
 
+def ensure_experiment(client, name: str, tracking_uri: str) -> str:
+    """The experiment's id, creating it if needed. On a SQLite store its artifacts go beside
+    the database: MLflow would otherwise put them under ./mlruns of whatever the cwd is."""
+    experiment = client.get_experiment_by_name(name)
+    if experiment is not None:
+        return experiment.experiment_id
+    artifact_location = None
+    if tracking_uri.startswith("sqlite:///"):
+        db_path = Path(tracking_uri.removeprefix("sqlite:///"))
+        artifact_location = (db_path.parent / "mlartifacts").resolve().as_uri()
+    return client.create_experiment(name, artifact_location)
+
+
 def _open_run(client, config: TrainingConfig, output_dir: Path, tracking_uri: str) -> str:
     """The run recorded in output_dir, reopened; or a new one, recorded there at once."""
     run_id_file = output_dir / RUN_ID_FILE
@@ -118,17 +131,9 @@ def _open_run(client, config: TrainingConfig, output_dir: Path, tracking_uri: st
         client.get_run(run_id)  # fails clearly if the tracking store has no such run
         client.update_run(run_id, status="RUNNING")
         return run_id
-    experiment = client.get_experiment_by_name(config.mlflow_experiment)
-    if experiment is None:
-        # A sqlite store would otherwise put artifacts under ./mlruns of whatever the cwd is.
-        artifact_location = None
-        if tracking_uri.startswith("sqlite:///"):
-            db_path = Path(tracking_uri.removeprefix("sqlite:///"))
-            artifact_location = (db_path.parent / "mlartifacts").resolve().as_uri()
-        experiment_id = client.create_experiment(config.mlflow_experiment, artifact_location)
-    else:
-        experiment_id = experiment.experiment_id
-    run = client.create_run(experiment_id, run_name=config.run_name)
+    experiment_id = ensure_experiment(client, config.mlflow_experiment, tracking_uri)
+    parent = {"mlflow.parentRunId": config.mlflow_parent_run_id} if config.mlflow_parent_run_id else {}
+    run = client.create_run(experiment_id, run_name=config.run_name, tags=parent)
     staging = run_id_file.with_suffix(".tmp")
     staging.write_text(run.info.run_id, encoding="utf-8")
     os.replace(staging, run_id_file)
