@@ -44,9 +44,10 @@ def _register(tracking_uri: str, run_id: str, name: str, validation_gleu: float)
         return {"mlflow_run_id": run_id, "validation_gleu": validation_gleu,
                 "validation_gleu_copy": 40.0}
 
-    dg.materialize([evaluation_figures, registered_model], partition_key=DATE,
-                   resources={"mlflow": mlflow_resource(tracking_uri)},
-                   run_config={"ops": {"registered_model": {"config": {"model_name": name}}}})
+    with dg.instance_for_test() as instance:
+        dg.materialize([evaluation_figures, registered_model], partition_key=DATE, instance=instance,
+                       resources={"mlflow": mlflow_resource(tracking_uri)},
+                       run_config={"ops": {"registered_model": {"config": {"model_name": name}}}})
 
 
 @pytest.fixture(scope="module")
