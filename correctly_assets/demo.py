@@ -15,8 +15,7 @@ import datetime as dt
 import dagster as dg
 
 from .definitions import build_resources, data_assets, model_assets
-from .paths import dagster_home
-from .resources.tracking import tracking_uri
+from .paths import dagster_home, tracking_uri
 from .serving.model_source import redacted
 
 PARTITIONED = ["prompt_examples", "generated_texts", "train_split"]

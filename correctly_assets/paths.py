@@ -12,7 +12,11 @@ def dagster_home() -> Path:
 
 
 def default_tracking_uri() -> str:
-    """The embedded MLflow store, `sqlite:///$DAGSTER_HOME/correctly/mlflow.db`."""
-    directory = dagster_home() / "correctly"
-    directory.mkdir(parents=True, exist_ok=True)
-    return f"sqlite:///{directory / 'mlflow.db'}"
+    """The embedded MLflow store, `sqlite:///$DAGSTER_HOME/correctly/mlflow.db` (MLflow
+    creates the directory when it first opens the store)."""
+    return f"sqlite:///{dagster_home() / 'correctly' / 'mlflow.db'}"
+
+
+def tracking_uri() -> str:
+    """The MLflow store in effect: MLFLOW_TRACKING_URI, else the embedded one."""
+    return os.environ.get("MLFLOW_TRACKING_URI") or default_tracking_uri()

@@ -13,7 +13,7 @@ from correctly_assets.assets.evaluation import RegistryConfig, registered_model
 from correctly_assets.domain.chat_format import parse_reply
 from correctly_assets.partitions import daily_partitions
 from correctly_assets.resources.tracking import mlflow_resource
-from correctly_assets.resources.tracking import tracking_uri as pipeline_tracking_uri
+from correctly_assets.paths import tracking_uri as pipeline_tracking_uri
 from correctly_assets.serving import (
     MAX_TEXT_CHARS,
     CorrectionRequest,

@@ -10,8 +10,8 @@ from typing import Optional
 import dagster as dg
 from sqlalchemy.engine import make_url
 
+from ..paths import dagster_home
 from ..store import CorrectionStore, embedded_database_url
-from .files import dagster_home
 
 # One engine (and connection pool) per process and database; a forked process makes its own.
 _STORES: dict[tuple[int, str], CorrectionStore] = {}

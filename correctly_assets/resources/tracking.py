@@ -23,11 +23,6 @@ EXPERIMENT = "correctly"
 MLFLOW_HOOKS = {end_mlflow_on_run_finished}
 
 
-def tracking_uri() -> str:
-    """MLFLOW_TRACKING_URI, else `sqlite:///$DAGSTER_HOME/correctly/mlflow.db`."""
-    return os.environ.get("MLFLOW_TRACKING_URI") or default_tracking_uri()
-
-
 @dg.resource(config_schema=CONFIG_SCHEMA, description=MlFlow.__doc__)
 def mlflow_tracking(context) -> MlFlow:
     """dagster-mlflow's resource, once the experiment exists with its artifacts in the

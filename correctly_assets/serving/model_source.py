@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 from urllib.parse import urlsplit, urlunsplit
 
 from ..domain.chat_format import parse_reply
-from ..paths import default_tracking_uri
+from ..paths import tracking_uri
 
 if TYPE_CHECKING:
     from ..evaluation.corrector import Corrector
@@ -68,7 +68,7 @@ class ServingSettings:
             raise ValueError(
                 f"CORRECTLY_SERVING_MAX_NEW_TOKENS must be a whole number, got {raw!r}") from None
         return cls(
-            tracking_uri=os.environ.get("MLFLOW_TRACKING_URI") or default_tracking_uri(),
+            tracking_uri=tracking_uri(),
             model_name=os.environ.get("CORRECTLY_SERVING_MODEL") or DEFAULT_MODEL_NAME,
             alias=os.environ.get("CORRECTLY_SERVING_ALIAS") or DEFAULT_ALIAS,
             max_new_tokens=max_new_tokens,
