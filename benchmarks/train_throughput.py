@@ -60,8 +60,8 @@ from typing import Any, Optional
 
 import torch
 
-from correctly_assets.domain.chat_format import SYSTEM_PROMPT, format_reply
-from correctly_assets.domain.models import CorrectionPoint, ParsedAnswer
+from correctly_assets.domain.chat_format import to_messages
+from correctly_assets.domain.models import CorrectionPoint, Edit, ParsedAnswer
 from correctly_assets.training import TrainingConfig
 from correctly_assets.training.config import FULL_LEARNING_RATE
 from correctly_assets.training.packing import check_packed_attention
@@ -159,14 +159,11 @@ def _chat(items: list[tuple[str, str, str, str, str]], extra: list[str]) -> dict
     if extra:
         tail = " ".join(extra).capitalize() + "."
         before, after = f"{before} {tail}", f"{after} {tail}"
-    points = tuple(CorrectionPoint(number=i, before=item[2], after=item[3], explanation=item[4])
+    points = tuple(CorrectionPoint(number=i, edits=(Edit(before=item[2], after=item[3]),),
+                                   explanation=item[4])
                    for i, item in enumerate(items, start=1))
     answer = ParsedAnswer(before=before, after=after, translation="", points=points)
-    return {"messages": [
-        {"role": "system", "content": SYSTEM_PROMPT},
-        {"role": "user", "content": answer.before},
-        {"role": "assistant", "content": format_reply(answer)},
-    ]}
+    return {"messages": list(to_messages(answer, "en"))}
 
 
 def synthetic_chats(tokenizer, count: int, min_tokens: int, max_tokens: int,

@@ -28,7 +28,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from .domain.offline_generator import generate_offline_answer
-from .domain.prompts import extract_passage
+from .domain.prompts import answer_language, extract_passage
 
 MODEL = "local-offline-generator"
 _FAILURES = ((429, "rate limited"), (500, "internal error"), (503, "overloaded"))
@@ -74,7 +74,7 @@ def _answer_for(content: str) -> str:
         passage, korean = extract_passage(content)
     except ValueError:
         return "I am not sure what you would like me to correct."
-    return generate_offline_answer(passage, korean, seed=content)
+    return generate_offline_answer(passage, korean, seed=content, language=answer_language(content))
 
 
 def build_app(latency_s: float = 0.0, failure_rate: float = 0.0, seed: int = 0,
@@ -98,14 +98,19 @@ def build_app(latency_s: float = 0.0, failure_rate: float = 0.0, seed: int = 0,
             content = _last_user_text(body)
         except ValueError as err:  # json.JSONDecodeError is a ValueError too
             return _error(400, f"invalid request: {err}")
-        answer = _answer_for(content)
+        answer, finish_reason = _answer_for(content), "stop"
+        # Tokens are whitespace words here; a max_tokens limit cuts the answer as a real
+        # server would, mid-sentence.
+        limit = body.get("max_tokens") if isinstance(body, dict) else None
+        if isinstance(limit, int) and limit < len(answer.split()):
+            answer, finish_reason = " ".join(answer.split(" ")[:limit]), "length"
         prompt_tokens, completion_tokens = len(content.split()), len(answer.split())
         return JSONResponse({
             "id": f"chatcmpl-{uuid.uuid4().hex}",
             "object": "chat.completion",
             "created": int(time.time()),
             "model": body.get("model") or MODEL,
-            "choices": [{"index": 0, "finish_reason": "stop", "logprobs": None,
+            "choices": [{"index": 0, "finish_reason": finish_reason, "logprobs": None,
                          "message": {"role": "assistant", "content": answer}}],
             "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
                       "total_tokens": prompt_tokens + completion_tokens},

@@ -5,7 +5,7 @@ import sys
 import pytest
 
 from correctly_assets.domain.answer_format import format_answer, parse_answer
-from correctly_assets.domain.offline_generator import ERROR_TYPES, generate_offline_answer
+from correctly_assets.domain.offline_generator import ERROR_TYPES, LABELS, generate_offline_answer
 from correctly_assets.domain.quality import has_hangul
 from correctly_assets.domain.workbook import read_workbook
 from correctly_assets.resources.files import SAMPLE_WORKBOOK
@@ -91,10 +91,12 @@ def test_every_answer_parses_and_records_real_mistakes(seed):
         assert 1 <= len(answer.points) <= 4
         assert [p.number for p in answer.points] == list(range(1, len(answer.points) + 1))
         for point in answer.points:
-            assert point.before != point.after
-            assert point.before in answer.before, (passage, point)
-            assert point.after in answer.after, (passage, point)
-            assert point.explanation.split(":")[0] in ERROR_TYPES
+            [edit] = point.edits
+            assert edit.before != edit.after
+            assert edit.before in answer.before, (passage, point)
+            assert edit.after in answer.after, (passage, point)
+            assert point.label in LABELS.values()
+            assert has_hangul(point.explanation)  # explained in Korean
 
 
 def test_passages_that_rules_apply_to_get_two_to_four_mistakes():
@@ -105,14 +107,18 @@ def test_passages_that_rules_apply_to_get_two_to_four_mistakes():
 def test_hangul_only_ever_appears_in_before_and_only_as_a_korean_word():
     for _, answer in _answers():
         assert not has_hangul(answer.after)
-        korean_points = [p for p in answer.points if p.explanation.startswith("Korean word")]
+        korean_points = [p for p in answer.points
+                         if p.label in (LABELS["Korean word"], LABELS["Korean clause"])]
         assert has_hangul(answer.before) == bool(korean_points)
-        assert all(has_hangul(p.before) and not has_hangul(p.after) for p in korean_points)
+        assert all(has_hangul(p.edits[0].before) and not has_hangul(p.edits[0].after)
+                   for p in korean_points)
 
 
 def test_every_error_type_is_produced_across_the_passages():
-    produced = {p.explanation.split(":")[0] for _, answer in _answers() for p in answer.points}
-    assert produced == set(ERROR_TYPES)
+    produced = {p.label for _, answer in _answers() for p in answer.points}
+    # A whole sentence in Korean needs a translation that aligns sentence by sentence:
+    # see test_whole_korean_sentences_are_code_switched_into_the_learner_text.
+    assert produced == {LABELS[t] for t in ERROR_TYPES if t != "Korean clause"}
 
 
 def test_same_inputs_give_the_same_answer():
@@ -177,3 +183,25 @@ def test_over_the_sample_workbook_passages():
         assert answer.after == example.text and answer.translation == example.korean
         assert answer.before != answer.after and not has_hangul(answer.after)
         assert 2 <= len(answer.points) <= 4
+
+
+def test_whole_korean_sentences_are_code_switched_into_the_learner_text():
+    examples = read_workbook(SAMPLE_WORKBOOK).examples
+    switched = 0
+    for example in examples:
+        answer = parse_answer(generate_offline_answer(example.text, example.korean, seed="s"))
+        clauses = [p for p in answer.points if p.label == LABELS["Korean clause"]]
+        for point in clauses:
+            [edit] = point.edits
+            # a whole sentence of the translation stands for its English sentence
+            assert edit.before in example.korean and edit.after in example.text
+            assert edit.before.endswith(".") and edit.after.endswith(".")
+            assert edit.before in answer.before
+        switched += bool(clauses)
+    assert len(examples) // 4 <= switched < len(examples)
+
+
+def test_the_english_format_is_a_choice():
+    text = generate_offline_answer(PASSAGES[0], KOREAN, SEED, language="en")
+    assert text.startswith("[Before]\n")
+    assert parse_answer(text) == parse_answer(generate_offline_answer(PASSAGES[0], KOREAN, SEED))

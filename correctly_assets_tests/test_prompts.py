@@ -33,7 +33,7 @@ def test_no_passage_repeats_until_all_are_used():
 def test_prompt_carries_fields_and_passage():
     prompt = render_prompts(SPEC, "2026-03-01", 1)[0]
     assert "a diary entry" in prompt.prompt and "check in" in prompt.prompt
-    assert "[Correction Points]" in prompt.prompt
+    assert "### 교정 지점 ###" in prompt.prompt  # the original's Korean answer format
     assert extract_passage(prompt.prompt) == (prompt.passage, prompt.passage_korean)
     assert template_fields(SPEC.instruction_prompts[0].template) == {
         "speaker", "script_type", "theme", "key_expression"}

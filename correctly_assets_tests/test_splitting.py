@@ -1,6 +1,14 @@
 import numpy as np
 
-from correctly_assets.domain.chat_format import parse_reply, to_messages
+import pytest
+
+from correctly_assets.domain.chat_format import (
+    KOREAN_INSTRUCTION,
+    language_of,
+    learner_text,
+    parse_reply,
+    to_messages,
+)
 from correctly_assets.domain.models import CorrectionPoint, GeneratedText, ParsedAnswer
 from correctly_assets.domain.quality import duplicate_rate, has_hangul, problems
 from correctly_assets.domain.splitting import (
@@ -15,7 +23,7 @@ from correctly_assets.domain.splitting import (
 def _text(i: int, after: str = "I went to school.", before: str = "I go to school.") -> GeneratedText:
     answer = ParsedAnswer(
         before=before, after=after, translation="나는 학교에 갔다.",
-        points=(CorrectionPoint(number=1, before="go", after="went", explanation="tense"),),
+        points=(CorrectionPoint(number=1, before="go", after="went", explanation="tense."),),
     )
     return GeneratedText(prompt_id=f"2026-01-01|travel|{i:04d}", date="2026-01-01",
                          theme="travel", raw_answer="...", model="m", parsed=answer)
@@ -77,10 +85,31 @@ def test_quality_problems_and_duplicate_rate():
     assert duplicate_rate(vectors, 0.99) == 0.5
 
 
-def test_chat_messages_round_trip_through_reply_parser():
-    messages = to_messages(_text(0).parsed)
+@pytest.mark.parametrize("language", ["ko", "en"])
+def test_chat_messages_round_trip_through_reply_parser(language):
+    answer = _text(0).parsed
+    messages = to_messages(answer, language)
     assert [m["role"] for m in messages] == ["system", "user", "assistant"]
-    assert messages[1]["content"] == "I go to school."
-    corrected, points = parse_reply(messages[2]["content"])
-    assert corrected == "I went to school."
-    assert points == [{"before": "go", "after": "went", "explanation": "tense"}]
+    assert learner_text(messages[1]["content"]) == "I go to school."
+    assert language_of(messages) == language
+    reply = parse_reply(messages[2]["content"])
+    assert reply.corrected == "I went to school."
+    assert reply.points == answer.points
+    assert reply.translation == ("나는 학교에 갔다." if language == "ko" else "")
+
+
+def test_the_original_training_target():
+    """The original's train row: the learner's section in, the rest of the answer out,
+    under its Korean instruction."""
+    system, user, assistant = to_messages(_text(0).parsed)
+    assert system["content"] == KOREAN_INSTRUCTION
+    assert user["content"] == "### 교정 전 ###\nI go to school."
+    assert assistant["content"] == (
+        "### 교정 후 ###\nI went to school.\n\n### 해석 ###\n나는 학교에 갔다.\n\n"
+        '### 교정 지점 ###\n1. "go" → "went": tense.'
+    )
+
+
+def test_a_reply_cut_off_keeps_what_it_has():
+    reply = parse_reply("### 교정 후 ###\nI went to school.\n\n### 해석 ###\n나는 학")
+    assert (reply.corrected, reply.translation, reply.points) == ("I went to school.", "나는 학", ())

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from correctly_assets.domain.chat_format import SYSTEM_PROMPT, format_reply
-from correctly_assets.domain.models import CorrectionPoint, ParsedAnswer
+from correctly_assets.domain.chat_format import KOREAN_INSTRUCTION, read_chat_format, to_messages
+from correctly_assets.domain.models import CorrectionPoint, Edit, ParsedAnswer
 from correctly_assets.training import TrainingConfig, build_tiny_model, run_training
 from correctly_assets.training.sft import last_complete_checkpoint, read_chats
 
@@ -26,18 +26,14 @@ def _chat(i: int) -> dict:
         before=f"Yesterday {subject} go to {place}.",
         after=f"Yesterday {subject} went to {place}.",
         translation="어제 학교에 갔어요.",
-        points=(CorrectionPoint(number=1, before="go", after="went",
-                                explanation="past tense for yesterday"),),
+        points=(CorrectionPoint(number=1, label="시제", edits=(Edit(before="go", after="went"),),
+                                explanation="어제 일이므로 과거형을 씁니다."),),
     )
-    return {"messages": [
-        {"role": "system", "content": SYSTEM_PROMPT},
-        {"role": "user", "content": answer.before},
-        {"role": "assistant", "content": format_reply(answer)},
-    ]}
+    return {"messages": list(to_messages(answer))}
 
 
 def _write_chats(path: Path, count: int, start: int = 0) -> Path:
-    path.write_text("".join(json.dumps(_chat(i)) + "\n" for i in range(start, start + count)))
+    path.write_text("".join(json.dumps(_chat(i), ensure_ascii=False) + "\n" for i in range(start, start + count)))
     return path
 
 
@@ -75,7 +71,7 @@ def test_tiny_model_builds_once_and_masks_only_the_assistant_reply(tmp_path):
     assistant_ids = [i for i, m in zip(ids, mask) if m]
     other_ids = [i for i, m in zip(ids, mask) if not m]
     assert tokenizer.decode(assistant_ids) == messages[2]["content"] + tokenizer.eos_token
-    assert SYSTEM_PROMPT in tokenizer.decode(other_ids)
+    assert KOREAN_INSTRUCTION in tokenizer.decode(other_ids)
     assert messages[1]["content"] in tokenizer.decode(other_ids)
     assert messages[2]["content"] not in tokenizer.decode(other_ids)
 
@@ -110,6 +106,7 @@ def test_short_run_learns_and_is_tracked_in_mlflow(tmp_path):
     assert (result.global_step, result.train_rows, result.validation_rows) == (20, 40, 8)
     assert result.model_dir == output_dir / "model"
     assert AutoModelForCausalLM.from_pretrained(result.model_dir).config.num_hidden_layers == 2
+    assert read_chat_format(result.model_dir) == "ko"  # the corrector asks it in Korean
     assert (output_dir / "mlflow_run_id").read_text() == result.mlflow_run_id
 
     client = _mlflow_client(output_dir)

@@ -8,7 +8,7 @@ from typing import Optional
 import dagster as dg
 from mlflow.exceptions import MlflowException
 
-from ..domain.chat_format import parse_reply
+from ..domain.chat_format import learner_text, parse_reply
 from ..domain.promotion import promotion_decision, versions_to_archive
 from ..domain.splitting import VALIDATION
 from ..evaluation.corrector import Corrector
@@ -57,8 +57,8 @@ def model_evaluation(
                   if e.split == VALIDATION]
     if not validation:
         raise dg.Failure(f"partition {date}: no validation rows up to this date")
-    sources = [e.messages[1]["content"] for e in validation]
-    references = [[parse_reply(e.messages[2]["content"])[0]] for e in validation]
+    sources = [learner_text(e.messages[1]["content"]) for e in validation]
+    references = [[parse_reply(e.messages[2]["content"]).corrected] for e in validation]
     reports = {"validation": evaluate_corrections(sources, corrector.correct(sources), references)}
     try:
         jfleg_sources, jfleg_references = load_jfleg(config.jfleg_dir)

@@ -1,5 +1,7 @@
 """prompt_examples: instruction prompts rendered per (date, theme), with an LLM smoke test."""
 
+from typing import Literal
+
 import dagster as dg
 
 from ..domain.models import ThemeSpec
@@ -11,6 +13,8 @@ from ..resources.text_generator import TextGeneratorResource
 
 class PromptConfig(dg.Config):
     prompts_per_partition: int = 6
+    # The answer format the prompts ask for: "ko", the original's Korean sections, or "en".
+    language: Literal["ko", "en"] = "ko"
 
 
 @dg.asset(
@@ -39,7 +43,8 @@ def prompt_examples(
     correction_store = store.get_store()
     first = None
     for date, theme in partitions:
-        prompts = render_prompts(yaml_spec[theme], date, config.prompts_per_partition)
+        prompts = render_prompts(yaml_spec[theme], date, config.prompts_per_partition,
+                                 config.language)
         correction_store.replace_prompt_examples(date, theme, prompts)
         first = first or prompts[0]
 

@@ -1,5 +1,7 @@
 """train_split: train/validation JSONL in chat format, near-duplicates on one side only."""
 
+from typing import Literal
+
 import dagster as dg
 import numpy as np
 
@@ -16,6 +18,9 @@ from ..resources.store import CorrectionStoreResource
 class SplitConfig(dg.Config):
     validation_fraction: float = 0.2
     near_duplicate_similarity: float = 0.9
+    # The chat the model learns: "ko", the original's (Korean instruction, the learner's
+    # section in, 교정 후/해석/교정 지점 out), or "en" (corrected text and "Corrections:").
+    language: Literal["ko", "en"] = "ko"
 
 
 @dg.asset(
@@ -94,6 +99,7 @@ def _split_partition(correction_store, date, theme, generated, config):
         texts, vectors, prior_splits=prior,
         validation_fraction=config.validation_fraction,
         min_similarity=config.near_duplicate_similarity,
+        language=config.language,
     )
     correction_store.replace_train_examples(date, theme, examples)
     leaks = _leaking_pairs(examples, vectors, config.near_duplicate_similarity, prior)

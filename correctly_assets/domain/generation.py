@@ -21,6 +21,7 @@ import tenacity
 from .answer_format import AnswerRejected, parse_answer
 from .models import GeneratedText, PromptExample
 from .offline_generator import generate_offline_answer
+from .prompts import answer_language
 
 OFFLINE_MODEL = "offline-error-generator"
 
@@ -43,6 +44,7 @@ class Completion:
     model: str
     prompt_tokens: int
     completion_tokens: int
+    finish_reason: str | None = None  # "length": the token limit cut the answer off
 
 
 Complete = Callable[[PromptExample], Completion]
@@ -50,7 +52,8 @@ Complete = Callable[[PromptExample], Completion]
 
 def offline_complete(prompt: PromptExample) -> Completion:
     """The offline generator's answer; token counts are whitespace word counts."""
-    text = generate_offline_answer(prompt.passage, prompt.passage_korean, seed=prompt.prompt_id)
+    text = generate_offline_answer(prompt.passage, prompt.passage_korean, seed=prompt.prompt_id,
+                                   language=answer_language(prompt.prompt))
     return Completion(text, OFFLINE_MODEL, len(prompt.prompt.split()), len(text.split()))
 
 
@@ -78,6 +81,7 @@ def openai_complete_fn(
     temperature: float,
     system_prompt: str = GENERATION_SYSTEM_PROMPT,
     max_retries: int = DEFAULT_MAX_RETRIES,
+    max_tokens: int | None = None,
 ) -> Complete:
     """A `Complete` over an `openai.OpenAI` client's chat completions.
 
@@ -102,12 +106,14 @@ def openai_complete_fn(
         messages = [{"role": "user", "content": prompt.prompt}]
         if system_prompt:
             messages.insert(0, {"role": "system", "content": system_prompt})
+        limit = {} if max_tokens is None else {"max_tokens": max_tokens}
         response = client.chat.completions.create(
-            model=model, temperature=temperature, messages=messages
+            model=model, temperature=temperature, messages=messages, **limit
         )
         usage = response.usage
         return Completion(
             text=response.choices[0].message.content or "",
+            finish_reason=response.choices[0].finish_reason,
             model=response.model or model,
             prompt_tokens=usage.prompt_tokens if usage else 0,
             completion_tokens=usage.completion_tokens if usage else 0,
@@ -126,7 +132,7 @@ def _answer(prompt: PromptExample, complete: Complete) -> GeneratedText:
     usage = {"model": completion.model, "prompt_tokens": completion.prompt_tokens,
              "completion_tokens": completion.completion_tokens}
     try:
-        parsed = parse_answer(completion.text)
+        parsed = parse_answer(completion.text, completion.finish_reason)
     except AnswerRejected as err:
         return GeneratedText(**base, **usage, raw_answer=completion.text,
                              rejection_reason=f"unparseable answer: {err}")

@@ -6,7 +6,9 @@ same records are what the assets pickle, what the store writes and what tests bu
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 
 class _Record(BaseModel):
@@ -99,11 +101,31 @@ class PromptExample(_Record):
     prompt: str  # the full text sent to the model
 
 
-class CorrectionPoint(_Record):
-    number: int
+class Edit(_Record):
+    """One span of the learner's text and what it became ("so much" -> "so much" is a
+    span the answer explains but leaves as it is)."""
+
     before: str
     after: str
+
+
+class CorrectionPoint(_Record):
+    """A numbered point of an answer: an optional label ("시제 일치"), the edits it names
+    (none for a general remark such as "전반적인 흐름 개선") and its explanation."""
+
+    number: int
+    label: str = ""
+    edits: tuple[Edit, ...] = ()
     explanation: str
+
+    @model_validator(mode="before")
+    @classmethod
+    def _single_edit(cls, data: Any) -> Any:
+        # Points stored before labels and several edits per point: {"before", "after"}.
+        if isinstance(data, dict) and "before" in data and "edits" not in data:
+            data = dict(data)
+            data["edits"] = ({"before": data.pop("before"), "after": data.pop("after", "")},)
+        return data
 
 
 class ParsedAnswer(_Record):

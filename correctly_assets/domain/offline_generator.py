@@ -1,8 +1,10 @@
 """A deterministic stand-in for the LLM: injects typical Korean-learner mistakes.
 
-It writes the same sectioned answer an LLM is asked for: [Before] is the clean passage
-with 2-4 mistakes, [After] the clean passage, [Translation] the given Korean, and one
-numbered correction point per mistake, whose explanation starts with the error type.
+It writes the same sectioned answer an LLM is asked for, in the original's Korean format:
+교정 전 is the clean passage with 2-4 mistakes, often with a whole sentence left in Korean
+(the learner's code-switching), 교정 후 the clean passage, 해석 the given Korean, and one
+numbered correction point per mistake, labelled with its error type in Korean and
+explained in Korean.
 The same (passage, korean, seed) always gives the same answer, in any process, so offline
 partitions are reproducible.
 """
@@ -15,8 +17,8 @@ import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
-from .answer_format import format_answer
-from .models import CorrectionPoint, ParsedAnswer
+from .answer_format import Language, format_answer
+from .models import CorrectionPoint, Edit, ParsedAnswer
 
 ERROR_TYPES = (
     "subject-verb agreement",
@@ -26,7 +28,18 @@ ERROR_TYPES = (
     "plural",
     "word order",
     "Korean word",
+    "Korean clause",
 )
+# The label each error type's correction point carries.
+LABELS = {
+    "subject-verb agreement": "주어-동사 일치", "tense": "시제", "article": "관사",
+    "preposition": "전치사", "plural": "단수/복수", "word order": "어순",
+    "Korean word": "한국어 단어", "Korean clause": "한국어 문장",
+}
+# Sentence-initial connectors a learner writes in Korean: "그래서, we stayed home."
+_KOREAN_CONNECTORS = {"so": "그래서", "but": "하지만", "and": "그리고", "then": "그 다음에",
+                      "also": "또", "however": "그런데", "because": "왜냐하면"}
+_SENTENCE = re.compile(r"[^.!?]+[.!?]+(?:\s+|$)")
 
 _MIN_ERRORS, _MAX_ERRORS = 2, 4
 
@@ -171,6 +184,10 @@ class _Passage:
             return False
         return self.text[self.words[i].end() : self.words[i + 1].start()] == " "
 
+    def starts_sentence(self, i: int) -> bool:
+        return not self.text[: self.words[i].start()].strip() or \
+            self.text[: self.words[i].start()].rstrip()[-1] in ".!?"
+
     def before(self, i: int) -> str:
         """The previous word in the same clause (no punctuation between), lower-case."""
         return self.lower(i - 1) if i > 0 and self.joined(i - 1) else ""
@@ -210,7 +227,7 @@ def _agreement(p: _Passage, i: int) -> Iterator[_Edit]:
     word, lower = p.word(i), p.lower(i)
     if lower in _AGREEMENT:
         yield p.edit(i, _like(_AGREEMENT[lower], word), "subject-verb agreement",
-                     f'the subject takes "{word}" here')
+                     f'주어에 맞는 동사 형태는 "{word}"입니다.')
     # The subject is the previous word, or the one before an adverb: "she always goes".
     subject_at = i - 2 if p.before(i) in _ADVERBS and p.before(i - 1) else i - 1
     subject = p.before(subject_at + 1)
@@ -218,21 +235,21 @@ def _agreement(p: _Passage, i: int) -> Iterator[_Edit]:
             and lower not in _AGREEMENT and lower not in _NOT_VERBS
             and not lower.endswith(("ss", "us"))):
         yield p.edit(i, _without_s(word), "subject-verb agreement",
-                     f'a third-person singular subject takes "{word}", with -s')
+                     f'3인칭 단수 주어 뒤에는 -s가 붙은 "{word}"를 씁니다.')
     if (subject in _PLURAL_SUBJECTS and word.isalpha() and word.islower() and len(word) > 1
             and lower not in _NO_ADDED_S and not lower.endswith("ed")):
         yield p.edit(i, _with_s(word), "subject-verb agreement",
-                     f'"{p.word(subject_at)}" takes "{word}", without -s')
+                     f'주어 "{p.word(subject_at)}" 뒤에는 -s 없는 "{word}"를 씁니다.')
 
 
 def _tense(p: _Passage, i: int) -> Iterator[_Edit]:
     word, lower, previous = p.word(i), p.lower(i), p.before(i)
     if previous in _BE_FORMS:  # passives and adjectives: "was delayed", "got used to"
         return
-    detail = f'the past event needs the past form "{word}"'
+    detail = f'지난 일이므로 과거형 "{word}"를 씁니다.'
     if lower in _IRREGULAR_PAST:
         invented, present = _IRREGULAR_PAST[lower]
-        yield p.edit(i, _like(invented, word), "tense", detail + ", which is irregular")
+        yield p.edit(i, _like(invented, word), "tense", detail + " 불규칙 동사입니다.")
         if previous not in _HAVE_FORMS:
             yield p.edit(i, _like(present, word), "tense", detail)
     elif lower in _REGULAR_PAST and previous not in _HAVE_FORMS and previous != "to":
@@ -243,10 +260,10 @@ def _article(p: _Passage, i: int) -> Iterator[_Edit]:
     word, lower, following = p.word(i), p.lower(i), p.word(i + 1)
     if lower in ("the", "a", "an") and p.joined(i) and following.lower() not in _QUANTITIES:
         yield p.edit(i, _like(following, word), "article",
-                     f'"{following}" needs the article "{lower}" here', last=i + 1)
+                     f'여기서 "{following}" 앞에는 관사 "{lower}"가 필요합니다.', last=i + 1)
     if p.before(i) in _ZERO_ARTICLE.get(lower, ()):
         yield p.edit(i, f"the {word}", "article",
-                     f'"{word}" takes no article after "{p.word(i - 1)}"')
+                     f'"{p.word(i - 1)}" 뒤의 "{word}"에는 관사를 쓰지 않습니다.')
 
 
 def _preposition(p: _Passage, i: int) -> Iterator[_Edit]:
@@ -262,17 +279,17 @@ def _preposition(p: _Passage, i: int) -> Iterator[_Edit]:
     if following in objects:
         wrong = _PREPOSITION_SWAPS[lower]
         yield p.edit(i, _like(wrong, word), "preposition",
-                     f'the right preposition here is "{lower}", not "{wrong}"')
+                     f'이 자리에는 "{wrong}"이 아니라 전치사 "{lower}"를 씁니다.')
 
 
 def _plural(p: _Passage, i: int) -> Iterator[_Edit]:
     word, lower, previous = p.word(i), p.lower(i), p.before(i)
     if lower in _UNCOUNTABLE and previous not in ("to", "a", "an"):
-        yield p.edit(i, word + "s", "plural", f'"{word}" is uncountable and has no plural')
+        yield p.edit(i, word + "s", "plural", f'"{word}"는 셀 수 없는 명사라서 복수형이 없습니다.')
     elif ((previous in _NUMBERS or previous in ("these", "those")) and lower.endswith("s")
             and len(lower) > 3 and not lower.endswith(("ss", "us", "is", "ies", "ves", "oes"))):
         yield p.edit(i, _without_s(word), "plural",
-                     f'after "{p.word(i - 1)}" the noun is plural: "{word}"')
+                     f'"{p.word(i - 1)}" 뒤에는 복수형 "{word}"를 씁니다.')
 
 
 def _word_order(p: _Passage, i: int) -> Iterator[_Edit]:
@@ -283,11 +300,11 @@ def _word_order(p: _Passage, i: int) -> Iterator[_Edit]:
             and following.islower() and following not in _NOT_VERBS
             and p.lower(i + 2) in _OBJECT_STARTS | _NOUNS):
         yield p.edit(i, f"{following} {word}", "word order",
-                     f'"{word}" goes before the verb "{following}", not after it', last=i + 1)
+                     f'부사 "{word}"는 동사 "{following}" 뒤가 아니라 앞에 옵니다.', last=i + 1)
     noun = following.lower()
     if lower in _ADJECTIVES and p.joined(i) and (noun in _NOUNS or noun[:-1] in _NOUNS):
         yield p.edit(i, f"{_like(noun, word)} {lower}", "word order",
-                     f'the adjective "{lower}" goes before the noun "{noun}"', last=i + 1)
+                     f'형용사 "{lower}"는 명사 "{noun}" 앞에 옵니다.', last=i + 1)
 
 
 def _korean_word(p: _Passage, i: int) -> Iterator[_Edit]:
@@ -296,7 +313,11 @@ def _korean_word(p: _Passage, i: int) -> Iterator[_Edit]:
     if singular in _KOREAN:
         korean = _KOREAN[singular]
         yield p.edit(i, korean, "Korean word",
-                     f'write the English word "{p.word(i)}" instead of the Korean "{korean}"')
+                     f'한국어 "{korean}" 대신 영어 단어 "{p.word(i)}"를 씁니다.')
+    connector = _KOREAN_CONNECTORS.get(lower)
+    if connector and p.word(i)[:1].isupper() and p.starts_sentence(i):
+        yield p.edit(i, connector, "Korean word",
+                     f'문장을 잇는 말도 영어 "{p.word(i)}"로 씁니다.')
 
 
 _RULES: tuple[Callable[[_Passage, int], Iterator[_Edit]], ...] = (
@@ -318,20 +339,37 @@ def _fallback(p: _Passage) -> tuple[list[_Edit], list[_Edit]]:
         word = match.group()
         if (len(word) > 3 and word.islower() and not word.endswith("ly")
                 and word not in not_nouns and p.before(i) not in not_before_nouns):
-            edit = p.edit(i, f"the {word}", "article", f'"{word}" takes no article here')
+            edit = p.edit(i, f"the {word}", "article", f'"{word}" 앞에는 관사가 필요 없습니다.')
             (likely if p.before(i) in _PREPOSITIONS else last_resort).append(edit)
     return likely, last_resort
 
 
+def _korean_clauses(passage: str, korean: str) -> list[_Edit]:
+    """A sentence of the passage left in Korean, when the translation aligns sentence by
+    sentence with it; never the whole passage."""
+    english = [m for m in _SENTENCE.finditer(passage)]
+    sentences = [m.group().strip() for m in _SENTENCE.finditer(korean)]
+    if len(english) < 2 or len(english) != len(sentences) or "".join(
+            m.group() for m in english) != passage:
+        return []
+    edits = []
+    for match, sentence in zip(english, sentences):
+        text = match.group().rstrip()
+        edits.append(_Edit(match.start(), match.start() + len(text), sentence, "Korean clause",
+                           "한국어로 쓴 문장을 같은 뜻의 자연스러운 영어 문장으로 바꾸었습니다."))
+    return edits
+
+
 def _choose(edits: list[_Edit], fallback: tuple[list[_Edit], list[_Edit]],
-            rng: random.Random) -> list[_Edit]:
-    """2-4 edits that neither overlap nor touch, spreading over error types first."""
+            rng: random.Random, clauses: list[_Edit]) -> list[_Edit]:
+    """2-4 edits that neither overlap nor touch, spreading over error types first; half
+    the passages that allow it get a sentence in Korean."""
     rng.shuffle(edits)
     wanted = rng.randint(_MIN_ERRORS, _MAX_ERRORS)
     likely, last_resort = fallback
     passes = ((edits, True, wanted), (edits, False, wanted), (likely, False, _MIN_ERRORS),
-              (last_resort, False, 1))
-    chosen: list[_Edit] = []
+              (last_resort, False, _MIN_ERRORS))
+    chosen: list[_Edit] = [rng.choice(clauses)] if clauses and rng.random() < 0.5 else []
     for pool, new_types_only, target in passes:
         for edit in pool:
             if len(chosen) >= target:
@@ -343,8 +381,9 @@ def _choose(edits: list[_Edit], fallback: tuple[list[_Edit], list[_Edit]],
     return sorted(chosen, key=lambda e: e.start)
 
 
-def generate_offline_answer(passage: str, korean: str, seed: str) -> str:
-    """The sectioned answer for a clean passage, deterministic in (passage, korean, seed).
+def generate_offline_answer(passage: str, korean: str, seed: str, language: Language = "ko") -> str:
+    """The sectioned answer for a clean passage, deterministic in (passage, korean, seed),
+    in the format of `language` (the explanations are Korean in both).
 
     Raises ValueError for an empty passage or translation, and for a passage too short to
     hold a mistake (no word of four letters or more that a rule applies to).
@@ -356,7 +395,7 @@ def generate_offline_answer(passage: str, korean: str, seed: str) -> str:
     rng = random.Random(int.from_bytes(digest[:8], "big"))
     text = _Passage(passage)
     edits = [edit for i in range(len(text.words)) for rule in _RULES for edit in rule(text, i)]
-    chosen = _choose(edits, _fallback(text), rng)
+    chosen = _choose(edits, _fallback(text), rng, _korean_clauses(passage, korean))
     if not chosen:
         raise ValueError(f"no word in the passage to build a mistake from: {passage!r}")
     before, last = [], 0
@@ -365,9 +404,10 @@ def generate_offline_answer(passage: str, korean: str, seed: str) -> str:
         last = edit.end
     before.append(passage[last:])
     points = tuple(
-        CorrectionPoint(number=n, before=e.wrong, after=passage[e.start : e.end],
-                        explanation=f"{e.error_type}: {e.detail}")
+        CorrectionPoint(number=n, label=LABELS[e.error_type],
+                        edits=(Edit(before=e.wrong, after=passage[e.start : e.end]),),
+                        explanation=e.detail)
         for n, e in enumerate(chosen, start=1)
     )
     answer = ParsedAnswer(before="".join(before), after=passage, translation=korean, points=points)
-    return format_answer(answer)
+    return format_answer(answer, language)

@@ -11,6 +11,7 @@ import random
 import re
 import string
 
+from .answer_format import KOREAN_HEADERS, Language
 from .models import PromptExample, ThemeSpec
 
 # Placeholders an instruction prompt template may use.
@@ -18,8 +19,25 @@ PLACEHOLDERS = frozenset(
     {"theme", "theme_description", "speaker", "style", "script_type", "key_expression", "meaning"}
 )
 
-# The answer format every prompt asks for; answer_format.parse_answer reads it back.
-ANSWER_INSTRUCTIONS = """\
+# The answer format every prompt asks for, in each language; answer_format.parse_answer
+# reads both back. Korean is the original Correctly's: a teacher's answer with Korean
+# section headers, a Korean translation and Korean explanations.
+ANSWER_INSTRUCTIONS: dict[str, str] = {
+    "ko": """\
+당신은 한국인 영어 학습자의 글을 고쳐 주는 영어 선생님입니다. 아래 <passage>의 글을 위의 화자와 \
+문체에 맞게, 한국인 학습자가 실제로 쓸 법한 글로 다시 쓰세요: 학습자가 자주 하는 문법 실수와 어색한 \
+표현을 넣고, 한두 구절이나 문장은 한국어로 섞어 쓰세요. 그다음 정확히 아래 네 절로만 답하세요.
+### 교정 전 ###
+학습자가 쓴 글 (실수가 있고 한국어가 섞인 영어)
+#####
+### 교정 후 ###
+원어민이 쓴 것처럼 자연스럽게 교정한 글
+### 해석 ###
+교정한 글의 한국어 번역
+### 교정 지점 ###
+1. "틀린 표현" → "고친 표현": 고친 이유를 한국어 한 문장으로 설명합니다.
+(교정 하나에 번호 붙은 줄 하나; 모든 설명은 마침표로 끝냅니다)""",
+    "en": """\
 Rewrite the passage below as the speaker would write it, keeping its meaning, and make the \
 mistakes a Korean learner of English typically makes. Then answer in exactly these sections:
 [Before]
@@ -29,8 +47,9 @@ the passage corrected as a native speaker would write it
 [Translation]
 a Korean translation of the corrected passage
 [Correction Points]
-1. "wrong words" -> "right words": why, in one sentence
-(one numbered line per correction)"""
+1. "wrong words" -> "right words": why, in one sentence.
+(one numbered line per correction)""",
+}
 
 _PASSAGE_RE = re.compile(r"<passage>\n(.*?)\n</passage>", re.S)
 _KOREAN_RE = re.compile(r"<korean>\n(.*?)\n</korean>", re.S)
@@ -47,8 +66,10 @@ def partition_rng(date: str, theme: str) -> random.Random:
     return random.Random(int.from_bytes(digest[:8], "big"))
 
 
-def render_prompts(spec: ThemeSpec, date: str, count: int) -> list[PromptExample]:
-    """`count` prompts for the partition, deterministic in (spec, date, count)."""
+def render_prompts(
+    spec: ThemeSpec, date: str, count: int, language: Language = "ko"
+) -> list[PromptExample]:
+    """`count` prompts for the partition, deterministic in (spec, date, count, language)."""
     rng = partition_rng(date, spec.theme.name)
     script_types = {s.name: s for s in spec.script_types}
     # Each passage is used once before any repeats, so a batch no larger than the theme's
@@ -71,7 +92,7 @@ def render_prompts(spec: ThemeSpec, date: str, count: int) -> list[PromptExample
             meaning=key.meaning,
         )
         prompt = (
-            f"{head}\n\n{ANSWER_INSTRUCTIONS}\n\n"
+            f"{head}\n\n{ANSWER_INSTRUCTIONS[language]}\n\n"
             f"<passage>\n{example.text}\n</passage>\n"
             f"<korean>\n{example.korean}\n</korean>"
         )
@@ -103,3 +124,8 @@ def extract_passage(prompt: str) -> tuple[str, str]:
     if passage is None or korean is None:
         raise ValueError("prompt carries no <passage> and <korean> blocks")
     return passage.group(1), korean.group(1)
+
+
+def answer_language(prompt: str) -> Language:
+    """The answer format a rendered prompt asks for."""
+    return "ko" if f"### {KOREAN_HEADERS['Before']} ###" in prompt else "en"

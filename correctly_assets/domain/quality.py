@@ -16,6 +16,14 @@ from .models import GeneratedText
 
 _HANGUL = re.compile(r"[\u1100-\u11ff\u3130-\u318f\uac00-\ud7af]")
 _SPACES = re.compile(r"\s+")
+# What a garbled parse leaves behind: a separator or header in a section's text, markdown
+# bold or an arrow inside an edit's span.
+_SECTION_RESIDUE = re.compile(
+    r"#{3,}|^\s*\[?(?:before|after|translation|correction points?)\]?\s*:?\s*$"
+    r"|^\s*\**\s*(?:교정\s*전|교정\s*후|해석|교정\s*지점)\s*\**\s*:?\s*$",
+    re.I | re.M,
+)
+_EDIT_RESIDUE = re.compile(r"\*\*|#{3,}|->|→|=>")
 
 
 def has_hangul(text: str) -> bool:
@@ -43,6 +51,12 @@ def problems(text: GeneratedText) -> list[str]:
         found.append("empty translation")
     if not answer.points:
         found.append("no correction points")
+    if any(_SECTION_RESIDUE.search(section)
+           for section in (answer.before, answer.after, answer.translation)):
+        found.append("separator or header left in a section")
+    if any(_EDIT_RESIDUE.search(part) for point in answer.points for edit in point.edits
+           for part in (edit.before, edit.after)):
+        found.append("markup left in an edit")
     return found
 
 

@@ -13,6 +13,7 @@ import math
 
 import numpy as np
 
+from .answer_format import Language
 from .chat_format import to_messages
 from .models import GeneratedText, TrainExample
 from .quality import near_duplicate_pairs
@@ -71,6 +72,7 @@ def split_texts(
     prior_splits: dict[str, str],
     validation_fraction: float,
     min_similarity: float,
+    language: Language = "ko",
 ) -> list[TrainExample]:
     """Chat examples for trainable `texts` (aligned with `embeddings`).
 
@@ -91,7 +93,7 @@ def split_texts(
             theme=t.theme,
             split=splits[g],
             group=g,
-            messages=to_messages(t.parsed),
+            messages=to_messages(t.parsed, language),
         )
         for t, g in zip(texts, groups)
     ]

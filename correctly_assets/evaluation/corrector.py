@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..domain.chat_format import SYSTEM_PROMPT, parse_reply
+from ..domain.chat_format import Reply, parse_reply, prompt_messages, read_chat_format
 
 
 class Corrector:
     """Loads a model directory (transformers format) once; `correct` answers in batches."""
 
     def __init__(self, model_dir: str | Path, device: str | None = None, max_new_tokens: int = 160):
+        """The chat language is the one the model was trained on (its chat_format.json)."""
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -20,14 +21,14 @@ class Corrector:
             self.tokenizer.pad_token = self.tokenizer.eos_token
         self.model = AutoModelForCausalLM.from_pretrained(model_dir).to(self.device).eval()
         self.max_new_tokens = max_new_tokens
+        self.language = read_chat_format(Path(model_dir))
 
     def replies(self, texts: list[str], batch_size: int = 16) -> list[str]:
         import torch
 
         replies = []
         for start in range(0, len(texts), batch_size):
-            chats = [[{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": t}]
-                     for t in texts[start : start + batch_size]]
+            chats = [prompt_messages(t, self.language) for t in texts[start : start + batch_size]]
             prompts = [self.tokenizer.apply_chat_template(c, tokenize=False, add_generation_prompt=True)
                        for c in chats]
             batch = self.tokenizer(prompts, return_tensors="pt", padding=True,
@@ -40,7 +41,11 @@ class Corrector:
             replies += self.tokenizer.batch_decode(new_tokens, skip_special_tokens=True)
         return replies
 
+    def answers(self, texts: list[str], batch_size: int = 16) -> list[Reply]:
+        """Each reply, read into its fields."""
+        return [parse_reply(reply) for reply in self.replies(texts, batch_size)]
+
     def correct(self, texts: list[str], batch_size: int = 16) -> list[str]:
         """The corrected text of each input; an empty reply counts as no correction."""
-        corrected = [parse_reply(reply)[0] for reply in self.replies(texts, batch_size)]
+        corrected = [reply.corrected for reply in self.answers(texts, batch_size)]
         return [c or t for c, t in zip(corrected, texts)]

@@ -35,6 +35,8 @@ class TextGeneratorResource(dg.ConfigurableResource):
     max_concurrency: int = Field(default=64, ge=1)
     max_retries: int = Field(default=DEFAULT_MAX_RETRIES, ge=0)
     timeout_s: float = Field(default=DEFAULT_TIMEOUT_S, gt=0)
+    # The answer's token limit; an answer it cuts off is kept, rejected as truncated.
+    max_tokens: Optional[int] = Field(default=None, ge=1)
 
     def _client(self, settings: OpenAIResource) -> openai_sdk.OpenAI:
         # Built from the nested resource's settings rather than taken from its get_client:
@@ -65,6 +67,7 @@ class TextGeneratorResource(dg.ConfigurableResource):
         )
         with self._client(self.openai) as client:
             complete = openai_complete_fn(client, self.model, self.temperature,
-                                          max_retries=self.max_retries)
+                                          max_retries=self.max_retries,
+                                          max_tokens=self.max_tokens)
             texts = generate_texts(prompts, complete, self.max_concurrency)
         return texts, {**usage_summary(texts), "model": self.model, "mode": "openai"}

@@ -1,6 +1,7 @@
 """The HTTP face of the correction model: a JSON API, a health check and a page for people.
 
-    POST /v1/corrections   {"text": "..."} -> corrected text, correction points, model version
+    POST /v1/corrections   {"text": "..."} -> corrected text, Korean translation, correction
+                           points with their edits and explanations, the raw answer, model version
     GET  /healthz          the served model, once it is loaded
     GET  /  (POST /)       an HTML form; works without JavaScript
     GET  /docs             the OpenAPI docs
@@ -54,9 +55,15 @@ class CorrectionRequest(BaseModel):
         return text
 
 
-class CorrectionPointOut(BaseModel):
+class EditOut(BaseModel):
     before: str
     after: str
+
+
+class CorrectionPointOut(BaseModel):
+    number: int
+    label: str = Field(description='The point\'s label, e.g. "시제 일치"; empty when it has none.')
+    edits: list[EditOut] = Field(description="The spans it changes; none for a general remark.")
     explanation: str
 
 
@@ -68,8 +75,11 @@ class ModelOut(BaseModel):
 
 
 class CorrectionResponse(BaseModel):
-    corrected: str
-    points: list[CorrectionPointOut]
+    corrected: str = Field(description="The text as a native speaker would write it (교정 후).")
+    translation: str = Field(description="Its Korean translation (해석); empty when the model "
+                                         "gave none.")
+    points: list[CorrectionPointOut] = Field(description="The correction points (교정 지점).")
+    answer: str = Field(description="The model's answer as written, sections and all.")
     model: ModelOut
 
 
@@ -85,8 +95,11 @@ def _model_out(service: CorrectionService) -> ModelOut:
 
 async def _correct(service: CorrectionService, text: str) -> CorrectionResponse:
     # The model call blocks for as long as generation takes: off the event loop with it.
-    corrected, points = await run_in_threadpool(service.correct, text)
-    return CorrectionResponse(corrected=corrected, points=points, model=_model_out(service))
+    reply = await run_in_threadpool(service.correct, text)
+    return CorrectionResponse(
+        corrected=reply.corrected, translation=reply.translation,
+        points=[p.model_dump() for p in reply.points], answer=reply.raw,
+        model=_model_out(service))
 
 
 def render_page(model: ModelOut, text: str = "", result: CorrectionResponse | None = None,
@@ -98,12 +111,17 @@ def render_page(model: ModelOut, text: str = "", result: CorrectionResponse | No
         parts.append('<ul class="errors">' + "".join(f"<li>{e(m)}</li>" for m in errors) + "</ul>")
     if result is not None:
         points = "".join(
-            f"<li><del>{e(p.before)}</del> &rarr; <ins>{e(p.after)}</ins>: {e(p.explanation)}</li>"
+            "<li>" + (f"<strong>{e(p.label)}</strong>: " if p.label else "")
+            + "".join(f"<del>{e(x.before)}</del> &rarr; <ins>{e(x.after)}</ins>: "
+                      for x in p.edits)
+            + f"{e(p.explanation)}</li>"
             for p in result.points) or "<li>No correction points.</li>"
-        parts.append(f'<h2>Corrected</h2><p class="corrected">{e(result.corrected)}</p>'
-                     f'<h2>Correction points</h2><ol class="points">{points}</ol>')
+        translation = (f'<h2>해석</h2><p class="translation">{e(result.translation)}</p>'
+                       if result.translation else "")
+        parts.append(f'<h2>교정 후</h2><p class="corrected">{e(result.corrected)}</p>'
+                     f'{translation}<h2>교정 지점</h2><ol class="points">{points}</ol>')
     return f"""<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>Correctly</title>
+<html lang="ko"><head><meta charset="utf-8"><title>Correctly</title>
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <style>body{{font-family:sans-serif;max-width:42rem;margin:2rem auto;padding:0 1rem}}
 textarea{{width:100%}} .errors{{color:#a00}} del{{color:#a00}} ins{{color:#060}}

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit, urlunsplit
 
-from ..domain.chat_format import parse_reply
+from ..domain.chat_format import Reply, parse_reply
 from ..paths import tracking_uri
 
 if TYPE_CHECKING:
@@ -29,7 +29,9 @@ logger = logging.getLogger(__name__)
 # RegistryConfig.model_name's default; the test suite checks the two agree.
 DEFAULT_MODEL_NAME = "correctly"
 DEFAULT_ALIAS = "production"
-DEFAULT_MAX_NEW_TOKENS = 160  # as in the evaluation
+# A whole Korean answer (교정 후, 해석, 교정 지점) of a paragraph; a trained model stops at its
+# end-of-turn token well before. The evaluation reads only 교정 후 and needs fewer.
+DEFAULT_MAX_NEW_TOKENS = 512
 
 
 class ModelNotFound(RuntimeError):
@@ -155,13 +157,13 @@ class CorrectionService:
         self.model = model
         self._lock = threading.Lock()
 
-    def correct(self, text: str) -> tuple[str, list[dict[str, str]]]:
-        """(corrected text, correction points); blocking. An empty reply means no change,
+    def correct(self, text: str) -> Reply:
+        """The reply read into its fields; blocking. An empty corrected text means no change,
         as in the evaluation."""
         with self._lock:
-            [reply] = self.corrector.replies([text], batch_size=1)
-        corrected, points = parse_reply(reply)
-        return corrected or text, points
+            [raw] = self.corrector.replies([text], batch_size=1)
+        reply = parse_reply(raw)
+        return reply if reply.corrected else Reply(text, reply.translation, reply.points, raw)
 
 
 def load_service(settings: ServingSettings) -> CorrectionService:

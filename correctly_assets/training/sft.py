@@ -23,6 +23,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Optional
 
+from ..domain.chat_format import language_of, write_chat_format
 from .config import TrainingConfig
 
 # Read by huggingface_hub when it is first imported; set again at run time below for the
@@ -210,7 +211,7 @@ def prepare_model(model, config: TrainingConfig):
     return model
 
 
-def _save_final_model(trainer, tokenizer, model_dir: Path) -> None:
+def _save_final_model(trainer, tokenizer, model_dir: Path, language: str) -> None:
     model = trainer.model
     if hasattr(model, "merge_and_unload"):
         model = model.merge_and_unload()
@@ -218,6 +219,7 @@ def _save_final_model(trainer, tokenizer, model_dir: Path) -> None:
     shutil.rmtree(staging, ignore_errors=True)
     model.save_pretrained(staging)
     tokenizer.save_pretrained(staging)
+    write_chat_format(staging, language)  # how to ask this model: see domain.chat_format
     shutil.rmtree(model_dir, ignore_errors=True)
     os.replace(staging, model_dir)
 
@@ -322,7 +324,7 @@ def run_training(config: TrainingConfig, lineage: dict[str, Any] | None = None) 
         eval_loss = trainer.evaluate()["eval_loss"] if validation_rows else None
 
         model_dir = output_dir / MODEL_DIR
-        _save_final_model(trainer, tokenizer, model_dir)
+        _save_final_model(trainer, tokenizer, model_dir, language_of(train_rows[0]["messages"]))
         client.log_artifacts(run_id, str(model_dir), MODEL_DIR)
     except BaseException:
         client.set_terminated(run_id, "FAILED")

@@ -12,7 +12,8 @@ import os
 import shutil
 from pathlib import Path
 
-from ..domain.chat_format import POINTS_HEADER, SYSTEM_PROMPT
+from ..domain.answer_format import KOREAN_HEADERS, SEPARATOR
+from ..domain.chat_format import ENGLISH_INSTRUCTION, KOREAN_INSTRUCTION, POINTS_HEADER
 
 PAD_TOKEN = "<|endoftext|>"
 TURN_START = "<|im_start|>"
@@ -34,8 +35,14 @@ CHAT_TEMPLATE = (
 )
 
 _CORPUS = (
-    SYSTEM_PROMPT,
+    KOREAN_INSTRUCTION,
+    ENGLISH_INSTRUCTION,
     POINTS_HEADER,
+    SEPARATOR,
+    *(f"### {header} ###" for header in KOREAN_HEADERS.values()),
+    '1. **시제**: "go" → "went": 지난 일이므로 과거형 "went"를 씁니다.',
+    '2. **관사**: "hotel" → "the hotel": 여기서 "hotel" 앞에는 관사 "the"가 필요합니다.',
+    '3. **주어-동사 일치**: "were" → "was": 주어에 맞는 동사 형태는 "was"입니다.',
     'Yesterday I go to the market with my friend. -> "go" -> "went": past tense.',
     "I have been studying English for three years, and I still make mistakes with articles.",
     "She doesn't like coffee, but she drinks tea every morning before work.",
