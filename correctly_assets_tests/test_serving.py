@@ -25,7 +25,7 @@ from correctly_assets.serving import (
 )
 from correctly_assets.serving.__main__ import main as serve_main
 from correctly_assets.serving.app import render_page
-from correctly_assets.serving.model_source import redacted
+from correctly_assets.serving.model_source import DEFAULT_MAX_NEW_TOKENS, redacted
 from correctly_assets.training import TrainingConfig, run_training
 
 from .test_training import _write_chats
@@ -57,7 +57,7 @@ def trained(tmp_path_factory):
     tracking_uri = f"sqlite:///{workdir / 'mlflow.db'}"
     result = run_training(TrainingConfig(
         train_file=str(_write_chats(workdir / "train.jsonl", 40)), output_dir=str(workdir / "out"),
-        max_steps=40, learning_rate=1e-2, logging_steps=10, save_steps=1000,
+        max_steps=120, learning_rate=5e-3, logging_steps=10, save_steps=1000,
         mlflow_tracking_uri=tracking_uri,
     ))
     for name, gleu in ((PROMOTED, 50.0), (UNPROMOTED, 30.0)):
@@ -70,8 +70,19 @@ def expected(trained):
     """What the trained model answers, asked directly from its training output directory."""
     from correctly_assets.evaluation.corrector import Corrector
 
-    corrector = Corrector(trained[1].model_dir)
-    return {text: parse_reply(reply) for text, reply in zip(TEXTS, corrector.replies(list(TEXTS)))}
+    corrector = Corrector(trained[1].model_dir, max_new_tokens=DEFAULT_MAX_NEW_TOKENS)
+    return {text: _fields(text, parse_reply(reply))
+            for text, reply in zip(TEXTS, corrector.replies(list(TEXTS)))}
+
+
+def _fields(text: str, reply) -> dict:
+    """What the API returns of a reply: an empty corrected text means no change."""
+    return {"corrected": reply.corrected or text, "translation": reply.translation,
+            "points": [p.model_dump(mode="json") for p in reply.points], "answer": reply.raw}
+
+
+def _answered(body: dict) -> dict:
+    return {key: body[key] for key in ("corrected", "translation", "points", "answer")}
 
 
 @pytest.fixture(scope="module")
@@ -91,9 +102,12 @@ def test_a_correction_comes_from_the_production_version(client, trained, expecte
     body = response.json()
     assert body["model"] == {"name": PROMOTED, "version": int(production.version),
                              "alias": "production", "run_id": result.mlflow_run_id}
-    corrected, points = expected[TEXTS[0]]
-    assert (body["corrected"], body["points"]) == (corrected, points)
-    assert points and set(points[0]) == {"before", "after", "explanation"}
+    assert _answered(body) == expected[TEXTS[0]]
+    # The model learned the original's answer: 교정 후, 해석 and labelled, explained points.
+    assert body["answer"].startswith("### 교정 후 ###") and "### 해석 ###" in body["answer"]
+    assert body["translation"] and body["points"]
+    assert set(body["points"][0]) == {"number", "label", "edits", "explanation"}
+    assert body["points"][0]["edits"] == [{"before": "go", "after": "went"}]
     assert client.get("/healthz").json() == {"status": "ok", "model": body["model"]}
 
 
@@ -104,7 +118,7 @@ def test_concurrent_requests_each_get_their_own_answer(client, expected):
             lambda text: client.post("/v1/corrections", json={"text": text}), texts))
     for text, response in zip(texts, responses):
         assert response.status_code == 200, response.text
-        assert (response.json()["corrected"], response.json()["points"]) == expected[text]
+        assert _answered(response.json()) == expected[text]
 
 
 @pytest.mark.parametrize(("payload", "message"), [
@@ -144,7 +158,7 @@ def test_the_page_has_a_form_and_escapes_what_it_shows(client, expected):
     assert answered.status_code == 200
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in answered.text
     assert "<script>" not in answered.text
-    assert "Correction points" in answered.text
+    assert "교정 후" in answered.text and "교정 지점" in answered.text
 
     refused = client.post("/", data={"text": "   "})
     assert refused.status_code == 422
@@ -153,8 +167,9 @@ def test_the_page_has_a_form_and_escapes_what_it_shows(client, expected):
 
 def test_model_output_is_escaped_on_the_page():
     result = CorrectionResponse.model_validate({
-        "corrected": "<b>bold</b> & more",
-        "points": [{"before": "<i>", "after": '"x"', "explanation": "<img src=x onerror=1>"}],
+        "corrected": "<b>bold</b> & more", "translation": "<u>해석</u>", "answer": "<raw>",
+        "points": [{"number": 1, "label": "<s>", "edits": [{"before": "<i>", "after": '"x"'}],
+                    "explanation": "<img src=x onerror=1>"}],
         "model": {"name": "<m>", "version": 1, "alias": "production", "run_id": "r"},
     })
     page = render_page(result.model, "", result=result)
@@ -162,6 +177,7 @@ def test_model_output_is_escaped_on_the_page():
     assert "<del>&lt;i&gt;</del>" in page and "&quot;x&quot;" in page
     assert "&lt;img src=x onerror=1&gt;" in page and "<img" not in page
     assert "Model &lt;m&gt;" in page
+    assert "&lt;u&gt;해석&lt;/u&gt;" in page and "<strong>&lt;s&gt;</strong>" in page
 
 
 def test_openapi_documents_the_api(client):

@@ -4,6 +4,8 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError
 
+from correctly_assets.domain.answer_format import format_answer, parse_answer
+from correctly_assets.domain.chat_format import KOREAN_INSTRUCTION, to_messages
 from correctly_assets.domain.models import (
     CorrectionPoint,
     ExampleSentence,
@@ -55,7 +57,7 @@ def _prompt(date: str, theme: str, index: int, passage: str = "We took the train
 def _generated(date: str, theme: str, index: int, after: str | None = "I went.") -> GeneratedText:
     parsed = None if after is None else ParsedAnswer(
         before="I go to school.", after=after, translation="나는 학교에 갔다.",
-        points=(CorrectionPoint(number=1, before="go", after="went", explanation="past tense"),),
+        points=(CorrectionPoint(number=1, before="go", after="went", explanation="past tense."),),
     )
     return GeneratedText(
         prompt_id=f"{date}|{theme}|{index:04d}", date=date, theme=theme, raw_answer="[Before]...",
@@ -235,3 +237,20 @@ def test_embedder_gives_unit_vectors_where_paraphrases_are_closest():
     assert embedder.embed([]).shape == (0, 384)
     with pytest.raises(TypeError):
         embedder.embed("not a list")
+
+
+def test_train_rows_in_the_original_shape(store):
+    """The `train_original` view: the learner's section in, the whole answer out."""
+    generated = _generated(DAY, "travel", 0)
+    store.replace_generated_texts(DAY, "travel", [generated], [_unit(0)])
+    example = TrainExample(prompt_id=generated.prompt_id, date=DAY, theme="travel", split="train",
+                           group=generated.prompt_id, messages=to_messages(generated.parsed))
+    store.replace_train_examples(DAY, "travel", [example])
+
+    [row] = store.load_original_train_rows()
+    assert row["generated_text_id"] == generated.prompt_id
+    assert row["instruction"] == KOREAN_INSTRUCTION
+    assert row["input"] == "### 교정 전 ###\nI go to school."
+    assert row["output"] == format_answer(generated.parsed)  # the whole Korean answer
+    assert parse_answer(row["output"]) == generated.parsed
+    assert row["rejected"] is None and row["created_at"] is not None

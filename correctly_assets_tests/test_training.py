@@ -162,3 +162,13 @@ def test_killed_run_resumes_from_its_last_checkpoint_in_the_same_mlflow_run(tmp_
     assert runs[0].info.status == "FINISHED"
     steps = {m.step for m in client.get_metric_history(run_id, "loss")}
     assert steps == set(range(1, 61))  # before the kill and after the resume
+
+
+@pytest.mark.parametrize("base_model", ["/no/such/model", str(Path(__file__).parent)])
+def test_a_base_model_that_cannot_be_loaded_is_a_clear_error(tmp_path, base_model):
+    config = TrainingConfig(
+        train_file=str(_write_chats(tmp_path / "train.jsonl", 4)), output_dir=str(tmp_path / "out"),
+        base_model=base_model, max_steps=1, mlflow_tracking_uri=_tracking_uri(tmp_path),
+    )
+    with pytest.raises(RuntimeError, match=f"base model '{base_model}' could not be loaded.*HF_TOKEN"):
+        run_training(config)

@@ -1,5 +1,6 @@
 """fine_tuned_model: SFT with TRL on every theme's train split up to the partition's date."""
 
+import os
 import shutil
 from collections import Counter
 from typing import Optional
@@ -18,8 +19,15 @@ from ..training import TrainingConfig, run_training
 from ..training.sft import MODEL_DIR
 
 
+# The production deployment names its base model here (docker/compose.yaml, the Helm
+# values): the original Correctly's google/gemma-3-1b-it unless told otherwise.
+BASE_MODEL_ENV = "CORRECTLY_BASE_MODEL"
+
+
 class FineTuneConfig(dg.Config):
-    base_model: str = ""  # empty: the tiny model built locally; else a hub name or path
+    # A hub name or local path; empty: $CORRECTLY_BASE_MODEL, and when that is unset too,
+    # the tiny model built locally (the offline default).
+    base_model: str = ""
     use_lora: bool = False
     epochs: float = 1.0
     max_steps: int = -1
@@ -86,7 +94,8 @@ def fine_tuned_model(
             mlflow_experiment=mlflow.experiment_name,
             mlflow_parent_run_id=dagster_run_mlflow_id(mlflow),
             run_name=f"fine_tuned_model-{date}",
-            **config.model_dump(),
+            **{**config.model_dump(),
+               "base_model": config.base_model or os.environ.get(BASE_MODEL_ENV, "")},
         ),
         lineage={**lineage, "partition_keys": partitions},
     )

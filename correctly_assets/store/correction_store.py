@@ -130,6 +130,7 @@ class CorrectionStore:
             conn.execute(select(func.pg_advisory_xact_lock(_SCHEMA_LOCK_KEY)))
             conn.execute(text("CREATE EXTENSION IF NOT EXISTS vector"))
             schema.metadata.create_all(conn)
+            conn.execute(text(schema.ORIGINAL_TRAIN_VIEW_SQL))
 
     # -- writes -----------------------------------------------------------------------
 
@@ -284,6 +285,13 @@ class CorrectionStore:
         )
         with self.engine.connect() as conn:
             return {row.prompt_id: row.split for row in conn.execute(query)}
+
+    def load_original_train_rows(self) -> list[dict]:
+        """The `train_original` view's rows, oldest partition first."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(text(
+                f"SELECT * FROM {schema.ORIGINAL_TRAIN_VIEW} ORDER BY date, theme, generated_text_id"))
+            return [dict(row._mapping) for row in rows]
 
     def load_train_examples(self, up_to_date: str | None = None) -> list[TrainExample]:
         """Every theme's train rows up to and including `up_to_date`, in (date, theme, id) order."""

@@ -147,3 +147,23 @@ train = Table(
 )
 
 PARTITIONED_TABLES = (example, generated_text, train)
+
+# The train rows in the original Correctly's shape, for tools written against its `train`
+# table: `input` is the learner's section (### 교정 전 ###), `output` the whole sectioned
+# answer, `rejected` empty until preference data exists. Exact for the Korean chat format
+# (train_split's default), whose assistant turn is the answer after the `#####` separator.
+ORIGINAL_TRAIN_VIEW = "train_original"
+ORIGINAL_TRAIN_VIEW_SQL = f"""
+CREATE OR REPLACE VIEW {ORIGINAL_TRAIN_VIEW} AS
+SELECT t.prompt_id AS generated_text_id,
+       t.date,
+       t.theme,
+       t.split,
+       t.messages -> 0 ->> 'content' AS instruction,
+       t.messages -> 1 ->> 'content' AS input,
+       (t.messages -> 1 ->> 'content') || E'\\n#####\\n' || (t.messages -> 2 ->> 'content') AS output,
+       NULL::text AS rejected,
+       g.created_at
+FROM train AS t
+JOIN generated_text AS g USING (prompt_id)
+"""

@@ -186,8 +186,16 @@ def _load_base(config: TrainingConfig, output_dir: Path, bf16: bool):
     # Full fine-tuning keeps fp32 master weights (bf16 is then autocast); LoRA trains
     # small adapters over a frozen base that can stay in bf16.
     dtype = torch.bfloat16 if (bf16 and config.use_lora) else torch.float32
-    model = AutoModelForCausalLM.from_pretrained(source, dtype=dtype)
-    tokenizer = AutoTokenizer.from_pretrained(source)
+    try:
+        model = AutoModelForCausalLM.from_pretrained(source, dtype=dtype)
+        tokenizer = AutoTokenizer.from_pretrained(source)
+    except (OSError, ValueError) as err:  # no such model, gated without a token, offline, ...
+        raise RuntimeError(
+            f"base model {source!r} could not be loaded: {type(err).__name__}. A hub model "
+            "is fetched into the Hugging Face cache ($HF_HOME) on first use: check the name, "
+            "the network, and HF_TOKEN for a gated model (google/gemma-3-1b-it is gated); "
+            "or set base_model to a local directory."
+        ) from None
     return prepare_model(model, config), tokenizer
 
 
