@@ -35,6 +35,7 @@ from correctly_assets.domain.models import ParsedAnswer
 from correctly_assets.domain.offline_generator import generate_offline_answer
 from correctly_assets.domain.workbook import read_workbook
 from correctly_assets.resources.files import SAMPLE_WORKBOOK
+from correctly_assets.serving.model_source import DEFAULT_MAX_NEW_TOKENS
 
 TRAIN_SEEDS = ("train-0", "train-1", "train-2")
 REQUEST_SEED = "request"  # other mistakes in the same passages: texts the model has not seen
@@ -61,7 +62,7 @@ def register_tiny_model(workdir: Path, steps: int) -> str:
     tracking_uri = f"sqlite:///{workdir / 'mlflow.db'}"
     result = run_training(TrainingConfig(
         train_file=str(train_file), output_dir=str(workdir / "training"), max_steps=steps,
-        learning_rate=1e-2, save_steps=10_000, logging_steps=10, mlflow_tracking_uri=tracking_uri))
+        learning_rate=5e-3, save_steps=10_000, logging_steps=10, mlflow_tracking_uri=tracking_uri))
     client = MlflowClient(tracking_uri)
     client.create_registered_model("correctly")
     source = f"{client.get_run(result.mlflow_run_id).info.artifact_uri}/model"
@@ -133,8 +134,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="serve this registry; default: a tiny model trained here")
     parser.add_argument("--model", default="correctly")
     parser.add_argument("--alias", default="production")
-    parser.add_argument("--max-new-tokens", type=int, default=160)
-    parser.add_argument("--train-steps", type=int, default=60)
+    parser.add_argument("--max-new-tokens", type=int, default=DEFAULT_MAX_NEW_TOKENS)
+    parser.add_argument("--train-steps", type=int, default=120)
     args = parser.parse_args(argv)
 
     requests = [a.before for a in learner_texts(REQUEST_SEED)]

@@ -17,6 +17,7 @@ from .resources.embedder import SentenceEmbedderResource
 from .resources.files import ArtifactStoreResource, WorkbookResource
 from .resources.store import CorrectionStoreResource
 from .resources.text_generator import TextGeneratorResource
+from .paths import artifacts_root
 from .resources.tracking import mlflow_resource
 
 
@@ -41,6 +42,12 @@ def build_resources() -> dict[str, dg.ConfigurableResource | dg.ResourceDefiniti
         ),
         "embedder": SentenceEmbedderResource(),
         "mlflow": mlflow_resource(),
+        # Values passed between assets (the YAML specs, the model's and the evaluation's
+        # records) are pickled next to the artifacts: in production that is the volume every
+        # run container and step pod mounts. Dagster's default, $DAGSTER_HOME/storage, is
+        # each container's own disk, where the next run or step cannot find them.
+        "io_manager": dg.FilesystemIOManager(
+            base_dir=str(artifacts_root(os.environ.get("CORRECTLY_ARTIFACTS_DIR")) / "io_manager")),
     }
 
 

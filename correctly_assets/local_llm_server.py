@@ -14,6 +14,7 @@ import argparse
 import asyncio
 import contextlib
 import random
+import re
 import socket
 import threading
 import time
@@ -103,7 +104,8 @@ def build_app(latency_s: float = 0.0, failure_rate: float = 0.0, seed: int = 0,
         # server would, mid-sentence.
         limit = body.get("max_tokens") if isinstance(body, dict) else None
         if isinstance(limit, int) and limit < len(answer.split()):
-            answer, finish_reason = " ".join(answer.split(" ")[:limit]), "length"
+            words = re.findall(r"\S+\s*", answer)  # each word with the space after it
+            answer, finish_reason = "".join(words[:limit]).rstrip(), "length"
         prompt_tokens, completion_tokens = len(content.split()), len(answer.split())
         return JSONResponse({
             "id": f"chatcmpl-{uuid.uuid4().hex}",

@@ -11,6 +11,12 @@ def dagster_home() -> Path:
     return Path(os.environ.get("DAGSTER_HOME") or ".dagster_home").resolve()
 
 
+def artifacts_root(configured: str | None = None) -> Path:
+    """Where artifacts live: the configured root (CORRECTLY_ARTIFACTS_DIR, in production a
+    volume every run container and step pod mounts), else `$DAGSTER_HOME/correctly/artifacts`."""
+    return Path(configured) if configured else dagster_home() / "correctly" / "artifacts"
+
+
 def default_tracking_uri() -> str:
     """The embedded MLflow store, `sqlite:///$DAGSTER_HOME/correctly/mlflow.db` (MLflow
     creates the directory when it first opens the store)."""

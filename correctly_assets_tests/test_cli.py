@@ -1,6 +1,7 @@
 """The README's command-line use: `dagster asset materialize` with a partition key."""
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -26,6 +27,9 @@ def test_materialize_one_partition_from_the_cli(database_url, tmp_path):
            "CORRECTLY_ARTIFACTS_DIR": str(tmp_path / "artifacts")}
     env.pop("OPENAI_API_KEY", None)
     _materialize(env, "--select", "raw_sheet,yaml_spec")
+    # As in production, where each run has a container of its own and shares only the
+    # artifacts volume: nothing the first run left on its own disk is there for the next.
+    shutil.rmtree(home / "storage", ignore_errors=True)
     _materialize(env, "--select", "prompt_examples,generated_texts,train_split",
                  "--partition", "2026-01-05|travel")
 
@@ -34,3 +38,5 @@ def test_materialize_one_partition_from_the_cli(database_url, tmp_path):
     assert store.count_rows("train", date="2026-01-05", theme="travel") == 6
     assert (tmp_path / "artifacts" / "yaml_spec" / "travel.yaml").exists()
     assert (tmp_path / "artifacts" / "train_split" / "2026-01-05" / "travel" / "train.jsonl").exists()
+    # prompt_examples' input came from the shared artifacts, where yaml_spec left it
+    assert (tmp_path / "artifacts" / "io_manager" / "yaml_spec").exists()

@@ -123,3 +123,28 @@ def test_resource_openai_mode_over_http():
     assert usage == {**usage_summary(texts), "model": "local-test-model", "mode": "openai"}
     assert usage["failed_calls"] == 0 and usage["total_tokens"] > 0
     assert "test-key" not in json.dumps(usage)
+
+
+def test_an_answer_cut_off_by_max_tokens_is_kept_and_rejected_as_truncated():
+    with serve_in_thread() as server:
+        generator = TextGeneratorResource(
+            openai=OpenAIResource(api_key="test-key", base_url=server.base_url),
+            model="local-test-model", max_tokens=40,
+        )
+        with dg.build_asset_context() as context:
+            texts, _ = generator.generate(context, PROMPTS[:2])
+    for text in texts:
+        assert not text.accepted and text.raw_answer.startswith("### 교정 전 ###")
+        assert text.completion_tokens == 40
+        assert text.rejection_reason == ("unparseable answer: answer is truncated: the token "
+                                         "limit cut it off (finish_reason=length)")
+
+
+def test_answers_come_in_the_original_korean_format_over_http():
+    with serve_in_thread() as server:
+        texts = generate_texts(PROMPTS[:4], _complete(server.base_url, 0), max_concurrency=2)
+    for text in texts:
+        assert text.accepted, text.rejection_reason
+        assert text.raw_answer.startswith("### 교정 전 ###\n")
+        assert "#####" in text.raw_answer and "#####" not in text.parsed.before
+        assert all(p.label and p.edits for p in text.parsed.points)

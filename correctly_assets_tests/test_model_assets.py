@@ -10,6 +10,7 @@ from mlflow import MlflowClient
 
 from correctly_assets.definitions import data_assets, model_assets
 from correctly_assets.domain.promotion import promotion_decision, versions_to_archive
+from correctly_assets.partitions import daily_partitions
 from correctly_assets.resources.embedder import SentenceEmbedderResource
 from correctly_assets.resources.files import ArtifactStoreResource, WorkbookResource
 from correctly_assets.resources.store import CorrectionStoreResource
@@ -111,3 +112,26 @@ def test_promotion_gate_needs_to_beat_copy_and_production():
 
 def test_old_versions_are_archived_unless_aliased():
     assert versions_to_archive([1, 2, 3, 4, 5, 6, 7], aliased={2, 7}, keep=3) == [4, 3, 1]
+
+
+def test_a_configured_jfleg_that_is_missing_fails_the_evaluation(database_url, tmp_path):
+    @dg.asset(name="fine_tuned_model", partitions_def=daily_partitions)
+    def trained_elsewhere() -> dict:
+        return {"model_dir": str(tmp_path / "model"), "mlflow_run_id": "r", "date": DATE}
+
+    [evaluation] = [a for a in model_assets if a.key.to_user_string() == "model_evaluation"]
+    missing = tmp_path / "no-jfleg-here"
+    with dg.instance_for_test() as instance:
+        result = dg.materialize(
+            [trained_elsewhere, evaluation], partition_key=DATE, instance=instance,
+            raise_on_error=False,
+            resources={"store": CorrectionStoreResource(database_url=database_url),
+                       "artifacts": ArtifactStoreResource(root=str(tmp_path / "artifacts")),
+                       "mlflow": mlflow_resource(f"sqlite:///{tmp_path / 'mlflow.db'}")},
+            run_config={"ops": {"model_evaluation": {"config": {"jfleg_dir": str(missing)}}}},
+        )
+    assert not result.success
+    [failure] = [e for e in result.all_events if e.event_type_value == "STEP_FAILURE"]
+    message = failure.step_failure_data.error.message
+    assert f"partition {DATE}: JFLEG was configured but is missing" in message
+    assert str(missing) in message

@@ -2,6 +2,7 @@
 
 import base64
 import json
+import os
 from pathlib import Path
 from typing import Optional
 
@@ -12,7 +13,7 @@ from ..domain.chat_format import learner_text, parse_reply
 from ..domain.promotion import promotion_decision, versions_to_archive
 from ..domain.splitting import VALIDATION
 from ..evaluation.corrector import Corrector
-from ..evaluation.jfleg import load_jfleg
+from ..evaluation.jfleg import JFLEG_DIR_ENV, load_jfleg
 from ..evaluation.report import BASELINE, MODEL, evaluate_corrections, plot_loss_curve, plot_per_error_type
 from ..partitions import daily_partitions
 from ..resources.files import ArtifactStoreResource
@@ -52,6 +53,14 @@ def model_evaluation(
     """GLEU, exact match and ERRANT edit P/R/F0.5 per error type on the validation split and
     on JFLEG dev (Napoles et al., EACL 2017), each beside the copy-source baseline."""
     date = context.partition_key
+    # JFLEG first: a deployment that configured it and lacks it fails before any work.
+    try:
+        jfleg = load_jfleg(config.jfleg_dir)
+    except FileNotFoundError as err:
+        if config.jfleg_dir or os.environ.get(JFLEG_DIR_ENV):
+            raise dg.Failure(f"partition {date}: JFLEG was configured but is missing: {err}") from None
+        context.log.warning(f"JFLEG not evaluated: {err}")
+        jfleg = None
     corrector = Corrector(fine_tuned_model["model_dir"], max_new_tokens=config.max_new_tokens)
     validation = [e for e in store.get_store().load_train_examples(up_to_date=date)
                   if e.split == VALIDATION]
@@ -60,11 +69,8 @@ def model_evaluation(
     sources = [learner_text(e.messages[1]["content"]) for e in validation]
     references = [[parse_reply(e.messages[2]["content"]).corrected] for e in validation]
     reports = {"validation": evaluate_corrections(sources, corrector.correct(sources), references)}
-    try:
-        jfleg_sources, jfleg_references = load_jfleg(config.jfleg_dir)
-    except FileNotFoundError as err:
-        context.log.warning(f"JFLEG not evaluated: {err}")
-    else:
+    if jfleg is not None:
+        jfleg_sources, jfleg_references = jfleg
         limit = config.jfleg_limit or len(jfleg_sources)
         jfleg_sources, jfleg_references = jfleg_sources[:limit], jfleg_references[:limit]
         reports["jfleg"] = evaluate_corrections(

@@ -68,6 +68,9 @@ def generated_texts(
     unchanged = problems["empty correction"] + problems["unchanged correction"]
     hangul = problems["Hangul left in corrected English"]
     incomplete = problems["empty translation"] + problems["no correction points"]
+    # A separator, header or markup where text should be: the parse went wrong somewhere.
+    garbled = (problems["separator or header left in a section"]
+               + problems["markup left in an edit"])
     # Per partition, as for a single-partition run: across days a theme's texts may recur.
     dup_rates = {
         f"{date}|{theme}": quality.duplicate_rate(
@@ -79,9 +82,9 @@ def generated_texts(
     checks = [
         dg.AssetCheckResult(
             check_name="schema",
-            passed=incomplete == 0 and stored == len(prompts),
-            metadata={"incomplete_answers": incomplete, "prompts": len(prompts),
-                      "stored_rows": stored},
+            passed=incomplete == 0 and garbled == 0 and stored == len(prompts),
+            metadata={"incomplete_answers": incomplete, "garbled_answers": garbled,
+                      "prompts": len(prompts), "stored_rows": stored},
         ),
         dg.AssetCheckResult(
             check_name="no_empty_or_unchanged_corrections", passed=unchanged == 0,

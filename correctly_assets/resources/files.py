@@ -7,7 +7,7 @@ from typing import Optional
 
 import dagster as dg
 
-from ..paths import dagster_home
+from ..paths import artifacts_root
 
 SAMPLE_WORKBOOK = Path(__file__).resolve().parent.parent / "data" / "sample_workbook.xlsx"
 
@@ -27,7 +27,6 @@ class ArtifactStoreResource(dg.ConfigurableResource):
     root: Optional[str] = None
 
     def path(self, *parts: str) -> Path:
-        base = Path(self.root) if self.root else dagster_home() / "correctly" / "artifacts"
-        target = base.joinpath(*parts)
+        target = artifacts_root(self.root).joinpath(*parts)
         target.mkdir(parents=True, exist_ok=True)
         return target

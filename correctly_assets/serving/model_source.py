@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import os
 import tempfile
-import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -142,26 +142,28 @@ def resolve_model(settings: ServingSettings) -> ServedModel:
 
 
 class CorrectionService:
-    """One model instance answering one text at a time.
+    """One model instance answering one text at a time, on one thread of its own.
 
-    A lock serialises the model calls: one `generate` already spreads its work over the
-    CPU cores (or the GPU), so two at once mostly contend, and a fast tokenizer shared
-    between threads can fail with "Already borrowed". Requests wait for the lock in the
-    server's threadpool, so the event loop stays free for other requests. Batching the
-    waiting requests into one `generate` would raise throughput on a GPU at the cost of a
-    queue and a batching window; the lock is the simple, safe choice.
+    One `generate` already spreads its work over the CPU cores (or the GPU), so two at once
+    mostly contend, and a fast tokenizer shared between threads can fail with "Already
+    borrowed". The model runs on a single dedicated thread: requests queue for it, the
+    event loop stays free, and the same thread always drives torch, so its CPU thread team
+    (OpenMP) is made once. Serialising on a lock from the server's many threadpool threads
+    instead gave each calling thread a team of its own, spinning against the others: 8
+    concurrent clients got half the throughput of one (`benchmarks/serving.py`).
+    Batching the waiting requests into one `generate` would raise throughput on a GPU at
+    the cost of a batching window; one thread is the simple, safe choice.
     """
 
     def __init__(self, corrector: Corrector, model: ServedModel):
         self.corrector = corrector
         self.model = model
-        self._lock = threading.Lock()
+        self._model_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="model")
 
     def correct(self, text: str) -> Reply:
         """The reply read into its fields; blocking. An empty corrected text means no change,
         as in the evaluation."""
-        with self._lock:
-            [raw] = self.corrector.replies([text], batch_size=1)
+        [raw] = self._model_thread.submit(self.corrector.replies, [text], 1).result()
         reply = parse_reply(raw)
         return reply if reply.corrected else Reply(text, reply.translation, reply.points, raw)
 
