@@ -30,9 +30,34 @@ def data_backfill_policy() -> dg.BackfillPolicy:
     return dg.BackfillPolicy.multi_run(int(cap))
 
 
+_RANGE_START, _RANGE_END = "dagster/asset_partition_range_start", "dagster/asset_partition_range_end"
+
+
+class PartitionsDisagree(dg.Failure):
+    """A run whose partition tags and partition range name different partitions."""
+
+
 def partitions_in_run(context: dg.AssetExecutionContext) -> list[tuple[str, str]]:
     """(date, theme) of every partition this run materialises, in date then theme order:
-    one for an ordinary run, many for a backfill run."""
-    keys = [theme_date_partitions.get_partition_key_from_str(str(key))
-            for key in context.partition_keys]
-    return sorted((k.keys_by_dimension["date"], k.keys_by_dimension["theme"]) for k in keys)
+    one for an ordinary run, many for a backfill run.
+
+    A ranged run must materialise exactly its range. Dagster's *job* backfill of a
+    multi-partitioned job tags each ranged run with the last selected partition's keys as
+    well (dagster 1.13), so the run would write that one partition while the backfill
+    reports every selected one done: such a run fails here, before it writes anything.
+    """
+    keys = sorted(str(key) for key in context.partition_keys)
+    start, end = context.run.tags.get(_RANGE_START), context.run.tags.get(_RANGE_END)
+    if start and end:
+        in_range = sorted(str(key) for key in theme_date_partitions.get_partition_keys_in_range(
+            dg.PartitionKeyRange(start, end), dynamic_partitions_store=context.instance))
+        if in_range != keys:
+            raise PartitionsDisagree(
+                f"this run's range {start}..{end} holds {len(in_range)} partition(s), but its "
+                f"partition tags name {len(keys)} ({', '.join(keys[:3])}"
+                f"{', ...' if len(keys) > 3 else ''}); nothing was written. A job backfill of "
+                "daily_data_job tags its ranged runs wrongly: backfill the assets instead (in "
+                "the UI, select prompt_examples, generated_texts and train_split in the asset "
+                "graph, then Materialize selected; or python -m correctly_assets.backfill).")
+    parsed = [theme_date_partitions.get_partition_key_from_str(key) for key in keys]
+    return sorted((k.keys_by_dimension["date"], k.keys_by_dimension["theme"]) for k in parsed)
