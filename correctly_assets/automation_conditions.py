@@ -22,3 +22,8 @@ SPLIT_FOLLOWS_TEXTS = follows_upstream(lookback_days=7)
 # fine_tuned_model trains a day once every theme's split for it exists, and again when one
 # changes; only yesterday's and today's, as each training covers all data up to its date.
 MODEL_FOLLOWS_SPLITS = follows_upstream(lookback_days=2)
+# model_evaluation and registered_model follow in the same run (they share the model's
+# daily partitions), so a new model is evaluated and registered, and the promotion gate
+# moves `production` when it passes, with no one clicking.
+EVALUATION_FOLLOWS_MODEL = follows_upstream(lookback_days=2)
+REGISTRY_FOLLOWS_EVALUATION = follows_upstream(lookback_days=2)

@@ -57,7 +57,8 @@ def _evaluate(instance, now, previous=None):
 
     return dg.evaluate_automation_conditions(
         defs=defs, instance=instance, evaluation_time=now,
-        asset_selection=dg.AssetSelection.assets("train_split", "fine_tuned_model"),
+        asset_selection=dg.AssetSelection.assets(
+            "train_split", "fine_tuned_model", "model_evaluation", "registered_model"),
         cursor=previous.cursor if previous else None,
     )
 
@@ -81,10 +82,14 @@ def test_split_and_model_follow_their_upstreams_for_recent_days():
         _materialized(instance, "train_split", "2026-06-01|food", "2026-06-01|travel")
         third = _evaluate(instance, now, second)
         assert third.get_requested_partitions(dg.AssetKey("fine_tuned_model")) == {"2026-06-01"}
+        # ... evaluated and registered in the same run, where the gate may promote it.
+        for downstream in ("model_evaluation", "registered_model"):
+            assert third.get_requested_partitions(dg.AssetKey(downstream)) == {"2026-06-01"}
         assert third.get_requested_partitions(dg.AssetKey("train_split")) == set()
 
         # Once handled, nothing more until an upstream changes again.
-        _materialized(instance, "fine_tuned_model", "2026-06-01")
+        for asset in ("fine_tuned_model", "model_evaluation", "registered_model"):
+            _materialized(instance, asset, "2026-06-01")
         fourth = _evaluate(instance, now, third)
         assert fourth.total_requested == 0
         _materialized(instance, "train_split", "2026-06-01|food")

@@ -172,3 +172,37 @@ def test_a_base_model_that_cannot_be_loaded_is_a_clear_error(tmp_path, base_mode
     )
     with pytest.raises(RuntimeError, match=f"base model '{base_model}' could not be loaded.*HF_TOKEN"):
         run_training(config)
+
+
+@pytest.mark.parametrize(
+    ("change", "what"),
+    [({"max_steps": 6}, "settings"), ({"learning_rate": 1e-3}, "settings"), ({}, "data")],
+)
+def test_stale_checkpoints_are_not_resumed(tmp_path, change, what):
+    """Checkpoints from other settings or other data start over in a new MLflow run."""
+    import dataclasses
+
+    output_dir = tmp_path / "out"
+    config = TrainingConfig(
+        train_file=str(_write_chats(tmp_path / "train.jsonl", 8)), output_dir=str(output_dir),
+        max_steps=4, save_steps=2, logging_steps=1, mlflow_tracking_uri=_tracking_uri(output_dir),
+    )
+    first = run_training(config)
+    assert last_complete_checkpoint(output_dir / "checkpoints") is not None
+
+    same = run_training(config)  # same everything: resumes, same run
+    assert same.resumed_from_checkpoint and same.mlflow_run_id == first.mlflow_run_id
+
+    if what == "data":
+        _write_chats(tmp_path / "train.jsonl", 8, start=100)
+    changed = dataclasses.replace(config, **change)
+    again = run_training(changed)
+    assert again.resumed_from_checkpoint is None
+    assert again.mlflow_run_id != first.mlflow_run_id
+    assert again.global_step == changed.max_steps
+    client = _mlflow_client(output_dir)
+    new_run = client.get_run(again.mlflow_run_id)
+    assert new_run.data.tags["restarted_because"].startswith(
+        "the base model, training settings or data differ")
+    assert new_run.data.params["max_steps"] == str(changed.max_steps)  # not the old run's
+    assert client.get_run(first.mlflow_run_id).data.tags["superseded_by"] == again.mlflow_run_id

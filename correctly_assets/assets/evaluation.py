@@ -9,6 +9,7 @@ from typing import Optional
 import dagster as dg
 from mlflow.exceptions import MlflowException
 
+from ..automation_conditions import EVALUATION_FOLLOWS_MODEL, REGISTRY_FOLLOWS_EVALUATION
 from ..domain.chat_format import learner_text, parse_reply
 from ..domain.promotion import promotion_decision, versions_to_archive
 from ..domain.splitting import VALIDATION
@@ -41,7 +42,8 @@ def _summary(name: str, report: dict) -> dict[str, float]:
     }
 
 
-@dg.asset(group_name="model", partitions_def=daily_partitions, kinds={"mlflow"}, hooks=MLFLOW_HOOKS)
+@dg.asset(group_name="model", partitions_def=daily_partitions, kinds={"mlflow"}, hooks=MLFLOW_HOOKS,
+          automation_condition=EVALUATION_FOLLOWS_MODEL)
 def model_evaluation(
     context: dg.AssetExecutionContext,
     config: EvaluationConfig,
@@ -112,6 +114,7 @@ class RegistryConfig(dg.Config):
     kinds={"mlflow"},
     check_specs=[dg.AssetCheckSpec("promotion_gate", asset="registered_model")],
     hooks=MLFLOW_HOOKS,
+    automation_condition=REGISTRY_FOLLOWS_EVALUATION,
 )
 def registered_model(
     context: dg.AssetExecutionContext,

@@ -5,14 +5,18 @@ Layout of `output_dir`:
     checkpoints/     trainer checkpoints, the last two kept
     model/           the final model (LoRA merged in) with its tokenizer
     mlflow_run_id    the run this output directory logs to, across restarts
+    fingerprint      what the checkpoints were trained from: base model, config, data
     mlflow.db        the MLflow store, unless a tracking URI is given
 
 Rerunning with the same output_dir resumes from the last complete checkpoint and keeps
-logging to the same MLflow run.
+logging to the same MLflow run, when the fingerprint matches: the same base model, the
+same training settings and the same data. Otherwise the old state is stale; the training
+starts over in a new MLflow run and says why, in the log and on both runs.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
@@ -33,6 +37,11 @@ os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 logger = logging.getLogger(__name__)
 
 RUN_ID_FILE = "mlflow_run_id"
+FINGERPRINT_FILE = "fingerprint"
+# Settings that change where the run writes or how often it reports, not what it learns.
+_NOT_FINGERPRINTED = {"train_file", "validation_file", "output_dir", "mlflow_tracking_uri",
+                      "mlflow_experiment", "mlflow_parent_run_id", "run_name", "logging_steps",
+                      "save_steps", "eval_steps"}
 CHECKPOINTS_DIR = "checkpoints"
 MODEL_DIR = "model"
 TINY_MODEL_DIR = "base_model"
@@ -124,6 +133,41 @@ def ensure_experiment(client, name: str, tracking_uri: str) -> str:
     return client.create_experiment(name, artifact_location)
 
 
+def training_fingerprint(config: TrainingConfig) -> str:
+    """A digest of what training learns from: the settings and the data's bytes."""
+    settings = {k: v for k, v in asdict(config).items() if k not in _NOT_FINGERPRINTED}
+    digest = hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode())
+    for path in (config.train_file, config.validation_file):
+        digest.update(b"\x00")
+        if path:
+            digest.update(Path(path).read_bytes())
+    return digest.hexdigest()
+
+
+def _discard_stale_state(output_dir: Path, fingerprint: str) -> Optional[str]:
+    """Why the checkpoints and MLflow run in output_dir cannot be resumed, having removed
+    them; None when there is nothing to resume or it matches."""
+    checkpoints, run_id_file = output_dir / CHECKPOINTS_DIR, output_dir / RUN_ID_FILE
+    if not checkpoints.exists() and not run_id_file.exists():
+        return None
+    path = output_dir / FINGERPRINT_FILE
+    recorded = path.read_text(encoding="utf-8").strip() if path.is_file() else None
+    if recorded == fingerprint:
+        return None
+    why = ("the base model, training settings or data differ from the ones the checkpoints "
+           "were trained from" if recorded else "the checkpoints carry no fingerprint")
+    shutil.rmtree(checkpoints, ignore_errors=True)
+    old_run = run_id_file.read_text(encoding="utf-8").strip() if run_id_file.is_file() else ""
+    run_id_file.unlink(missing_ok=True)
+    return f"{why} (stale MLflow run {old_run or 'none'})"
+
+
+def _record_fingerprint(output_dir: Path, fingerprint: str) -> None:
+    staging = output_dir / f"{FINGERPRINT_FILE}.tmp"
+    staging.write_text(fingerprint, encoding="utf-8")
+    os.replace(staging, output_dir / FINGERPRINT_FILE)
+
+
 def _open_run(client, config: TrainingConfig, output_dir: Path, tracking_uri: str) -> str:
     """The run recorded in output_dir, reopened; or a new one, recorded there at once."""
     run_id_file = output_dir / RUN_ID_FILE
@@ -139,6 +183,17 @@ def _open_run(client, config: TrainingConfig, output_dir: Path, tracking_uri: st
     staging.write_text(run.info.run_id, encoding="utf-8")
     os.replace(staging, run_id_file)
     return run.info.run_id
+
+
+def _mark_superseded(client, old_run_id: str, new_run_id: str) -> None:
+    from mlflow.exceptions import MlflowException
+
+    try:
+        client.set_tag(old_run_id, "superseded_by", new_run_id)
+        if client.get_run(old_run_id).info.status == "RUNNING":
+            client.set_terminated(old_run_id, "KILLED")
+    except MlflowException:  # a run in another tracking store: nothing to mark
+        pass
 
 
 def _log_new_params(client, run_id: str, params: dict[str, Any]) -> None:
@@ -303,7 +358,17 @@ def run_training(config: TrainingConfig, lineage: dict[str, Any] | None = None) 
 
     tracking_uri = _tracking_uri(config, output_dir)
     client = MlflowClient(tracking_uri)
+    fingerprint = training_fingerprint(config)
+    old_run_id = ((output_dir / RUN_ID_FILE).read_text(encoding="utf-8").strip()
+                  if (output_dir / RUN_ID_FILE).is_file() else None)
+    stale = _discard_stale_state(output_dir, fingerprint)
+    _record_fingerprint(output_dir, fingerprint)
     run_id = _open_run(client, config, output_dir, tracking_uri)
+    if stale:
+        logger.warning("Not resuming: %s; training starts over in MLflow run %s", stale, run_id)
+        client.set_tag(run_id, "restarted_because", stale[:5000])
+        if old_run_id:
+            _mark_superseded(client, old_run_id, run_id)
     checkpoints_dir = output_dir / CHECKPOINTS_DIR
     checkpoint = last_complete_checkpoint(checkpoints_dir)
     if checkpoint is not None:
