@@ -81,6 +81,43 @@ def test_model_is_trained_evaluated_and_registered(database_url, tmp_path):
     assert registered["promoted"] == beats_copy  # no production model before this one
     assert ("production" in client.get_registered_model("correctly").aliases) == beats_copy
 
+    # The gate compares on the same data: production is scored again, in the evaluation's
+    # run, on today's validation set, never read from the figure tagged when it was
+    # registered. Made production with a stale, flattering tag, the same model scores
+    # exactly what the candidate scores, so the candidate does not beat it.
+    first = registered["version"]
+    client.set_registered_model_alias("correctly", "production", str(first))
+    client.set_model_version_tag("correctly", str(first), "validation_gleu", "99.0")
+    with dg.instance_for_test() as instance:
+        dg.materialize(assets, selection=["raw_sheet", "yaml_spec"], instance=instance,
+                       resources=resources)  # registers the themes in this instance
+        again = dg.materialize(
+            assets, selection=["fine_tuned_model", "model_evaluation", "registered_model"],
+            partition_key=DATE, instance=instance, resources=resources,
+            run_config={"ops": {
+                "fine_tuned_model": {"config": {"max_steps": 4, "save_steps": 2, "logging_steps": 1,
+                                                "per_device_batch_size": 4}},
+                "model_evaluation": {"config": {"jfleg_limit": 4, "max_new_tokens": 32}},
+            }},
+        )
+    assert again.success
+    rescored = again.output_for_node("model_evaluation")
+    assert rescored["production_version"] == first
+    assert rescored["evaluation_set"]["rows"] == evaluation_rows(evaluation)
+    second = again.output_for_node("registered_model")
+    gate = again.asset_materializations_for_node("registered_model")[0].metadata
+    assert gate["production_validation_gleu"].value == rescored["production_validation_gleu"]
+    # A stale tag of 99 would have kept the candidate out whatever it scored.
+    assert rescored["production_validation_gleu"] < 99.0
+    version = client.get_model_version("correctly", str(second["version"]))
+    assert version.tags["evaluation_set_sha256"] == rescored["evaluation_set"]["sha256"]
+    assert second["promoted"] == (rescored["validation_gleu"] > rescored["production_validation_gleu"]
+                                  and rescored["validation_gleu"] > rescored["validation_gleu_copy"])
+
+
+def evaluation_rows(evaluation: dict) -> int:
+    return evaluation["evaluation_set"]["rows"]
+
 
 def test_training_step_is_rendered_as_a_gpu_job():
     [asset] = [a for a in model_assets if a.key.to_user_string() == "fine_tuned_model"]
@@ -108,6 +145,7 @@ def test_promotion_gate_needs_to_beat_copy_and_production():
     assert not promotion_decision(45.0, 40.0, 46.0)[0]
     assert promotion_decision(47.0, 40.0, 46.0)[0]
     assert "copying the source" in promotion_decision(39.0, 40.0, None)[1]
+    assert "on the same validation set" in promotion_decision(45.0, 40.0, 46.0)[1]
 
 
 def test_old_versions_are_archived_unless_aliased():

@@ -1,8 +1,10 @@
 """model_evaluation and registered_model: how good the model is, and whether it ships."""
 
 import base64
+import hashlib
 import json
 import os
+import tempfile
 from pathlib import Path
 from typing import Optional
 
@@ -26,10 +28,36 @@ class EvaluationConfig(dg.Config):
     jfleg_dir: Optional[str] = None  # default: $CORRECTLY_JFLEG_DIR or ../shared/benchmarks/jfleg-dev
     jfleg_limit: int = 0  # evaluate the first N JFLEG sentences; 0: all 754
     max_new_tokens: int = 160
+    # The registry model whose `production` version is scored on the same validation set in
+    # the same run, so the promotion gate compares like with like; registered_model's
+    # model_name must agree.
+    registry_model_name: str = "correctly"
 
 
 def _image_md(path: Path) -> str:
     return f"![{path.stem}](data:image/png;base64,{base64.b64encode(path.read_bytes()).decode()})"
+
+
+def _set_digest(sources: list[str], references: list[list[str]]) -> str:
+    """Which evaluation set this is: equal digests, equal sets."""
+    return hashlib.sha256(json.dumps([sources, references], ensure_ascii=False).encode()).hexdigest()
+
+
+def _production_version(mlflow: MlFlow, name: str):
+    """The registry version under alias `production`, or None."""
+    try:
+        return mlflow.tracking_client.get_model_version_by_alias(name, "production")
+    except MlflowException:
+        return None
+
+
+def _download_corrector(mlflow: MlFlow, version, max_new_tokens: int) -> Corrector:
+    import mlflow.artifacts as artifacts
+
+    directory = tempfile.mkdtemp(prefix="correctly-production-")
+    model_dir = artifacts.download_artifacts(artifact_uri=version.source, dst_path=directory,
+                                             tracking_uri=mlflow.tracking_uri)
+    return Corrector(model_dir, max_new_tokens=max_new_tokens)
 
 
 def _summary(name: str, report: dict) -> dict[str, float]:
@@ -71,6 +99,15 @@ def model_evaluation(
     sources = [learner_text(e.messages[1]["content"]) for e in validation]
     references = [[parse_reply(e.messages[2]["content"]).corrected] for e in validation]
     reports = {"validation": evaluate_corrections(sources, corrector.correct(sources), references)}
+    evaluation_set = {"name": f"validation up to {date}", "rows": len(sources),
+                      "sha256": _set_digest(sources, references)}
+    production = _production_version(mlflow, config.registry_model_name)
+    if production is not None:
+        production_corrector = _download_corrector(mlflow, production, config.max_new_tokens)
+        reports["production_validation"] = evaluate_corrections(
+            sources, production_corrector.correct(sources), references)
+        context.log.info(f"production version {production.version} re-scored on the same "
+                         f"{len(sources)} validation rows")
     if jfleg is not None:
         jfleg_sources, jfleg_references = jfleg
         limit = config.jfleg_limit or len(jfleg_sources)
@@ -88,16 +125,23 @@ def model_evaluation(
         plots.append(plot_loss_curve([m.step for m in history], [m.value for m in history],
                                      directory / "loss_curve.png"))
     summary = {k: v for name, report in reports.items() for k, v in _summary(name, report).items()}
+    compared = {"evaluation_set": evaluation_set, "registry_model_name": config.registry_model_name,
+                "production_version": int(production.version) if production else None}
     (directory / "report.json").write_text(json.dumps(reports, indent=2))
     # On the training run, which the registry version points at; and on this Dagster run's.
     for key, value in summary.items():
         client.log_metric(run_id, key, value)
     mlflow.log_metrics(summary)
+    client.set_tag(run_id, "evaluation_set_sha256", evaluation_set["sha256"])
+    mlflow.set_tags({"evaluation_set_sha256": evaluation_set["sha256"],
+                     "production_version_scored": str(compared["production_version"])})
     for path in [*plots, directory / "report.json"]:
         client.log_artifact(run_id, str(path), "evaluation")
     return dg.MaterializeResult(
-        value={**fine_tuned_model, **summary},
+        value={**fine_tuned_model, **summary, **compared},
         metadata={**summary, "validation_sentences": len(sources),
+                  "evaluation_set": dg.MetadataValue.json(evaluation_set),
+                  "production_version_scored": str(compared["production_version"]),
                   "report": dg.MetadataValue.path(str(directory / "report.json")),
                   "plots": dg.MetadataValue.md("\n\n".join(_image_md(p) for p in plots))},
     )
@@ -130,17 +174,31 @@ def registered_model(
         client.get_registered_model(name)
     except MlflowException:
         client.create_registered_model(name)
+    if model_evaluation.get("registry_model_name", name) != name:
+        raise dg.Failure(
+            f"model_evaluation scored registry model {model_evaluation['registry_model_name']!r}'s "
+            f"production version, but this registers to {name!r}: set the same name in both")
     gleu, copy_gleu = model_evaluation["validation_gleu"], model_evaluation["validation_gleu_copy"]
-    version = client.create_model_version(
-        name, source=f"{client.get_run(run_id).info.artifact_uri}/model", run_id=run_id,
-        tags={"validation_gleu": f"{gleu:.4f}", "date": context.partition_key},
-    )
-    client.set_registered_model_alias(name, "candidate", version.version)
+    evaluation_set = model_evaluation.get("evaluation_set", {})
     try:
         production = client.get_model_version_by_alias(name, "production")
-        production_gleu = float(production.tags["validation_gleu"])
     except MlflowException:
-        production, production_gleu = None, None
+        production = None
+    # Production as scored in the same run on the same set; never a figure from another day.
+    scored = model_evaluation.get("production_version")
+    if production is not None and scored != int(production.version):
+        raise dg.Failure(
+            f"production is version {production.version} but model_evaluation scored version "
+            f"{scored}; materialise model_evaluation again so both are scored on the same set")
+    production_gleu = model_evaluation.get("production_validation_gleu") if production else None
+    version = client.create_model_version(
+        name, source=f"{client.get_run(run_id).info.artifact_uri}/model", run_id=run_id,
+        tags={"validation_gleu": f"{gleu:.4f}", "date": context.partition_key,
+              "evaluation_set_sha256": evaluation_set.get("sha256", ""),
+              **({"production_validation_gleu": f"{production_gleu:.4f}"}
+                 if production_gleu is not None else {})},
+    )
+    client.set_registered_model_alias(name, "candidate", version.version)
     promote, why = promotion_decision(gleu, copy_gleu, production_gleu)
     if promote:
         client.set_registered_model_alias(name, "production", version.version)
@@ -149,13 +207,19 @@ def registered_model(
     archived = versions_to_archive(versions, aliased, config.keep_versions)
     for old in archived:
         client.set_model_version_tag(name, str(old), "archived", "true")
-    mlflow.set_tags({"registered_version": version.version, "promoted": str(promote).lower()})
+    mlflow.set_tags({"registered_version": version.version, "promoted": str(promote).lower(),
+                     "production_validation_gleu": str(production_gleu)})
     production_version = version.version if promote else (production.version if production else None)
     return dg.MaterializeResult(
         value={"name": name, "version": int(version.version), "promoted": promote,
                "production_version": production_version},
         metadata={"version": int(version.version), "promoted": promote, "why": why,
+                  "validation_gleu": gleu, "validation_gleu_copy": copy_gleu,
+                  "production_validation_gleu": (production_gleu if production_gleu is not None
+                                                 else float("nan")),
+                  "evaluation_set": dg.MetadataValue.json(evaluation_set),
                   "production_version": str(production_version), "archived": len(archived)},
         check_results=[dg.AssetCheckResult(
-            passed=promote, severity=dg.AssetCheckSeverity.WARN, metadata={"why": why})],
+            passed=promote, severity=dg.AssetCheckSeverity.WARN,
+            metadata={"why": why, "evaluation_set": dg.MetadataValue.json(evaluation_set)})],
     )
