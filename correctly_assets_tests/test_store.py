@@ -24,6 +24,7 @@ from correctly_assets.domain.models import (
 from correctly_assets.resources.embedder import SentenceEmbedderResource
 from correctly_assets.resources.store import CorrectionStoreResource
 from correctly_assets.store import psycopg2_url
+from correctly_assets.store.correction_store import require_pgvector
 
 DAY, NEXT_DAY = "2026-01-01", "2026-01-02"
 
@@ -254,3 +255,15 @@ def test_train_rows_in_the_original_shape(store):
     assert row["output"] == format_answer(generated.parsed)  # the whole Korean answer
     assert parse_answer(row["output"]) == generated.parsed
     assert row["rejected"] is None and row["created_at"] is not None
+
+
+@pytest.mark.parametrize("version", ["0.5.1", "0.7.4"])
+def test_a_pgvector_older_than_0_8_is_refused_saying_what_to_do(version):
+    with pytest.raises(RuntimeError, match=rf"pgvector {version}; Correctly needs 0.8 or newer"):
+        require_pgvector(version)
+
+
+def test_the_embedded_pgvector_is_new_enough(store):
+    with store.engine.connect() as conn:
+        version = conn.execute(text("SELECT extversion FROM pg_extension WHERE extname = 'vector'"))
+        require_pgvector(version.scalar_one())  # create_schema ran the same check

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import re
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
@@ -45,6 +46,19 @@ class Neighbour(NamedTuple):
     date: str
     theme: str
     distance: float  # cosine distance, 1 - cosine similarity
+
+
+MIN_PGVECTOR = (0, 8)  # hnsw.iterative_scan, which the split's neighbour search relies on
+
+
+def require_pgvector(version: str) -> None:
+    """Refuse a pgvector older than 0.8, saying what to do, instead of failing later."""
+    parts = tuple(int(p) for p in re.findall(r"\d+", version)[:2])
+    if parts < MIN_PGVECTOR:
+        raise RuntimeError(
+            f"the correction store's PostgreSQL has pgvector {version}; Correctly needs "
+            f"{'.'.join(map(str, MIN_PGVECTOR))} or newer (for hnsw.iterative_scan): install "
+            "it on the server, then run ALTER EXTENSION vector UPDATE")
 
 
 def psycopg2_url(url: str) -> str:
@@ -129,6 +143,8 @@ class CorrectionStore:
         with self.engine.begin() as conn:
             conn.execute(select(func.pg_advisory_xact_lock(_SCHEMA_LOCK_KEY)))
             conn.execute(text("CREATE EXTENSION IF NOT EXISTS vector"))
+            require_pgvector(conn.execute(text(
+                "SELECT extversion FROM pg_extension WHERE extname = 'vector'")).scalar_one())
             schema.metadata.create_all(conn)
             conn.execute(text(schema.ORIGINAL_TRAIN_VIEW_SQL))
 
