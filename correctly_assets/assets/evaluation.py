@@ -16,7 +16,7 @@ from ..domain.chat_format import learner_text, parse_reply
 from ..domain.promotion import promotion_decision, versions_to_archive
 from ..domain.splitting import VALIDATION
 from ..evaluation.corrector import Corrector
-from ..evaluation.jfleg import JFLEG_DIR_ENV, load_jfleg
+from ..evaluation.jfleg import JFLEG_DIR_ENV, detokenise, load_jfleg, tokenise
 from ..evaluation.report import BASELINE, MODEL, evaluate_corrections, plot_loss_curve, plot_per_error_type
 from ..partitions import daily_partitions
 from ..resources.files import ArtifactStoreResource
@@ -112,8 +112,10 @@ def model_evaluation(
         jfleg_sources, jfleg_references = jfleg
         limit = config.jfleg_limit or len(jfleg_sources)
         jfleg_sources, jfleg_references = jfleg_sources[:limit], jfleg_references[:limit]
+        # The model reads natural text and its answer is tokenised as JFLEG is for scoring.
+        corrected = tokenise(corrector.correct([detokenise(s) for s in jfleg_sources]))
         reports["jfleg"] = evaluate_corrections(
-            jfleg_sources, corrector.correct(jfleg_sources), jfleg_references, tokenise=False)
+            jfleg_sources, corrected, jfleg_references, tokenise=False)
 
     run_id = fine_tuned_model["mlflow_run_id"]
     client = mlflow.tracking_client

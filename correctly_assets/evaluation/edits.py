@@ -25,6 +25,12 @@ EditKey = tuple  # (start, end, correction) or, when types must match, (start, e
 
 
 @lru_cache(maxsize=1)
+def load_tokenizer() -> Any:
+    """The tokenizer of the spaCy pipeline ERRANT annotates with."""
+    return load_annotator().nlp.tokenizer
+
+
+@lru_cache(maxsize=1)
 def load_annotator() -> Any:
     """The ERRANT annotator over the bundled spaCy model, loaded once per process."""
     import errant

@@ -58,3 +58,30 @@ def load_jfleg(directory: str | Path | None = None) -> tuple[list[str], list[lis
             )
     references = [list(refs) for refs in zip(*reference_columns)]
     return sources, references
+
+
+# JFLEG's sentences are tokenised ("did not developped . ", "do n't"); the model reads and
+# writes natural text. Detokenise what it is asked, tokenise what it answers, so the
+# scorer sees what JFLEG's official scorer expects and the model what it was trained on.
+_DETOKENISE = (
+    (re.compile(r"\s+([.,!?;:%)\]}])"), r"\1"),
+    (re.compile(r"([(\[{$])\s+"), r"\1"),
+    (re.compile(r"\s+(n't|'s|'re|'ve|'m|'ll|'d)\b", re.I), r"\1"),
+    (re.compile(r"\bca n't\b", re.I), "can't"),
+    (re.compile(r"\s+"), " "),
+)
+
+
+def detokenise(text: str) -> str:
+    """A JFLEG sentence as a person would write it: "For not use car . " -> "For not use car."."""
+    for pattern, replacement in _DETOKENISE:
+        text = pattern.sub(replacement, text)
+    return text.strip()
+
+
+def tokenise(texts: list[str]) -> list[str]:
+    """Texts split into tokens as JFLEG's are (spaCy's English tokenizer), space-joined."""
+    from .edits import load_tokenizer
+
+    tokenizer = load_tokenizer()
+    return [" ".join(token.text for token in tokenizer(text)) for text in texts]
