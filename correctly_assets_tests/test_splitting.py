@@ -47,8 +47,9 @@ def test_groups_never_straddle_and_fraction_is_met():
     # 30 texts: every base vector three times with small noise -> 10 groups of 3.
     vectors = _unit(np.repeat(base, 3, axis=0) + 0.01 * rng.normal(size=(30, 16)))
     texts = [_text(i) for i in range(30)]
-    examples = split_texts(texts, vectors, prior_splits={}, validation_fraction=0.2,
-                           min_similarity=0.95)
+    examples, left_out = split_texts(texts, vectors, prior_sides={}, validation_fraction=0.2,
+                                     min_similarity=0.95)
+    assert left_out == []
     side = {}
     for example in examples:
         assert side.setdefault(example.group, example.split) == example.split
@@ -59,14 +60,14 @@ def test_groups_never_straddle_and_fraction_is_met():
 def test_split_is_deterministic_and_inherits_prior_sides():
     vectors = _unit(np.eye(6))
     texts = [_text(i) for i in range(6)]
-    first = split_texts(texts, vectors, prior_splits={}, validation_fraction=0.34,
-                        min_similarity=0.9)
-    again = split_texts(texts, vectors, prior_splits={}, validation_fraction=0.34,
-                        min_similarity=0.9)
+    first, _ = split_texts(texts, vectors, prior_sides={}, validation_fraction=0.34,
+                           min_similarity=0.9)
+    again, _ = split_texts(texts, vectors, prior_sides={}, validation_fraction=0.34,
+                           min_similarity=0.9)
     assert first == again
     flipped = {e.prompt_id: TRAIN if e.split == VALIDATION else VALIDATION for e in first[:2]}
-    inherited = split_texts(texts, vectors, prior_splits=flipped, validation_fraction=0.34,
-                            min_similarity=0.9)
+    inherited, _ = split_texts(texts, vectors, validation_fraction=0.34, min_similarity=0.9,
+                               prior_sides={k: {v} for k, v in flipped.items()})
     assert [e.split for e in inherited[:2]] == [flipped[e.prompt_id] for e in first[:2]]
 
 
@@ -113,3 +114,16 @@ def test_the_original_training_target():
 def test_a_reply_cut_off_keeps_what_it_has():
     reply = parse_reply("### 교정 후 ###\nI went to school.\n\n### 해석 ###\n나는 학")
     assert (reply.corrected, reply.translation, reply.points) == ("I went to school.", "나는 학", ())
+
+
+def test_a_text_near_both_sides_is_left_out_with_its_group():
+    """x1 (validation) and x2 (train), elsewhere, are not near-duplicates; x3 is one of
+    both: no side keeps its group from straddling, so it is left out."""
+    vectors = _unit([[1, 0, 0], [0, 0, 1], [0.6, 0.8, 0], [0.6, 0.75, 0.1]])
+    texts = [_text(i) for i in range(4)]
+    ids = [t.prompt_id for t in texts]
+    prior = {ids[2]: {VALIDATION, TRAIN}}  # text 2 links to both; text 3 is text 2's twin
+    examples, left_out = split_texts(texts, vectors, prior_sides=prior,
+                                     validation_fraction=0.5, min_similarity=0.99)
+    assert left_out == [ids[2], ids[3]]  # the whole group: the twin would leak through it
+    assert [e.prompt_id for e in examples] == ids[:2]

@@ -1,3 +1,5 @@
+import math
+
 import numpy as np
 import pytest
 from sqlalchemy import text
@@ -23,6 +25,7 @@ from correctly_assets.domain.models import (
 )
 from correctly_assets.resources.embedder import SentenceEmbedderResource
 from correctly_assets.resources.store import CorrectionStoreResource
+from correctly_assets.domain.splitting import TRAIN, VALIDATION
 from correctly_assets.store import psycopg2_url
 from correctly_assets.store.correction_store import require_pgvector
 
@@ -267,3 +270,76 @@ def test_the_embedded_pgvector_is_new_enough(store):
     with store.engine.connect() as conn:
         version = conn.execute(text("SELECT extversion FROM pg_extension WHERE extname = 'vector'"))
         require_pgvector(version.scalar_one())  # create_schema ran the same check
+
+
+def _basis(*weights: tuple[int, float]) -> np.ndarray:
+    vector = np.zeros(384, dtype=np.float32)
+    for axis, weight in weights:
+        vector[axis] = weight
+    return vector / np.linalg.norm(vector)
+
+
+def _stored_partition(store, date, vectors, theme="travel"):
+    texts = [_generated(date, theme, i, after=f"Text {date} {i}.") for i in range(len(vectors))]
+    store.replace_generated_texts(date, theme, texts, list(vectors))
+    return texts
+
+
+def test_near_duplicate_chains_never_straddle_the_split_across_partitions(store):
+    """x1 and x2 are not near-duplicates (cosine 0.643), x3 is one of both (0.906): with
+    x1 in validation and x2 in train elsewhere, x3 cannot go anywhere without a leak."""
+    from correctly_assets.assets.split import SplitConfig, _split_partition, leaking_pairs
+
+    x1 = _basis((0, 1.0))
+    x2 = _basis((0, 0.643), (1, math.sqrt(1 - 0.643 ** 2)))
+    x3 = (x1 + x2) / np.linalg.norm(x1 + x2)
+    assert float(x1 @ x2) == pytest.approx(0.643, abs=1e-3)
+    assert float(x3 @ x1) == pytest.approx(0.906, abs=1e-3) and float(x3 @ x2) > 0.9
+    days = ("2026-02-01", "2026-02-02", "2026-02-03")
+    for day, x, side, filler in zip(days[:2], (x1, x2), (VALIDATION, TRAIN), (5, 6)):
+        texts = _stored_partition(store, day, [x, _basis((filler, 1.0))])
+        store.replace_train_examples(day, "travel", [
+            _train(day, "travel", 0, side), _train(day, "travel", 1, TRAIN)])
+    texts = _stored_partition(store, days[2], [x3, _basis((7, 1.0))])
+
+    config = SplitConfig(near_duplicate_similarity=0.9)
+    examples, prior, bridging, leaks = _split_partition(store, days[2], "travel", texts, config)
+    assert bridging == [texts[0].prompt_id] and leaks == []
+    assert prior[texts[0].prompt_id] == {TRAIN, VALIDATION}
+    assert [e.prompt_id for e in examples] == [texts[1].prompt_id]
+    assert store.count_rows("train", date=days[2], theme="travel") == 1
+
+    # The check compares with every stored near-duplicate, exactly: x3 in validation leaks
+    # against x2, in train against x1.
+    for side, other in ((VALIDATION, days[1]), (TRAIN, days[0])):
+        placed = [_train(days[2], "travel", 0, side)]
+        assert leaking_pairs(store, days[2], "travel", placed, {placed[0].prompt_id: x3}, 0.9) == [
+            (placed[0].prompt_id, f"{other}|travel|0000")]
+
+
+def test_concurrent_splits_of_partitions_sharing_near_duplicates_agree(store):
+    """Two runs split two partitions whose texts are near-duplicates of each other at the
+    same time: the split lock makes the second see the first's sides."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from correctly_assets.assets.split import SplitConfig, _split_partition, leaking_pairs
+
+    bases = [_basis((axis, 1.0)) for axis in range(10, 16)]
+    config = SplitConfig(validation_fraction=0.34, near_duplicate_similarity=0.9)
+    partitions = {}
+    for day, noise_axis in (("2026-03-01", 20), ("2026-03-02", 21)):
+        vectors = [(b + 0.05 * _basis((noise_axis, 1.0))) for b in bases]
+        vectors = [v / np.linalg.norm(v) for v in vectors]
+        partitions[day] = (_stored_partition(store, day, vectors), vectors)
+    with ThreadPoolExecutor(2) as pool:
+        results = list(pool.map(
+            lambda day: _split_partition(store, day, "travel", partitions[day][0], config),
+            partitions))
+    assert all(leaks == [] and bridging == [] for _, _, bridging, leaks in results)
+    sides = [{e.prompt_id.rsplit("|", 1)[1]: e.split for e in examples}
+             for examples, _, _, _ in results]
+    assert sides[0] == sides[1] and VALIDATION in sides[0].values()
+    for day, (texts, vectors) in partitions.items():
+        stored = [e for e in store.load_train_examples() if e.date == day]
+        by_id = {t.prompt_id: v for t, v in zip(texts, vectors)}
+        assert leaking_pairs(store, day, "travel", stored, by_id, 0.9) == []

@@ -45,19 +45,23 @@ def train_split(
     """
     correction_store = store.get_store()
     counts = {TRAIN: 0, VALIDATION: 0}
-    excluded = inherited = leaks = 0
+    excluded = inherited = leaks = left_out = 0
     for date, theme in partitions_in_run(context):
         generated = correction_store.load_generated_texts(date, theme)
         if not generated:
             raise dg.Failure(f"partition {date}|{theme}: no generated_texts rows; "
                              "materialise generated_texts for it first")
-        examples, prior, leaking = _split_partition(correction_store, date, theme, generated,
-                                                    config)
+        examples, prior, bridging, leaking = _split_partition(
+            correction_store, date, theme, generated, config)
         directory = artifacts.path("train_split", date, theme)
         for split in (TRAIN, VALIDATION):
             write_chats(directory / f"{split}.jsonl", (e for e in examples if e.split == split))
             counts[split] += sum(e.split == split for e in examples)
-        excluded += len(generated) - len(examples)
+        excluded += len(generated) - len(examples) - len(bridging)
+        left_out += len(bridging)
+        if bridging:
+            context.log.warning(f"partition {date}|{theme}: left out {len(bridging)} text(s) "
+                                f"near-duplicate to both train and validation texts: {bridging[:5]}")
         inherited += len(prior)
         leaks += len(leaking)
         if leaking:
@@ -69,6 +73,7 @@ def train_split(
             "train_rows": counts[TRAIN],
             "validation_rows": counts[VALIDATION],
             "excluded_untrainable": excluded,
+            "excluded_bridging_both_sides": left_out,
             "inherited_from_other_partitions": inherited,
             "directory": dg.MetadataValue.path(str(artifacts.path("train_split"))),
         },
@@ -77,43 +82,49 @@ def train_split(
 
 
 def _split_partition(correction_store, date, theme, generated, config):
-    """(examples stored for the partition, sides inherited from other partitions, leaking pairs)."""
+    """(examples stored for the partition, their stored near-duplicates' sides, ids left out
+    for bridging both sides, leaking pairs), under the split lock."""
     texts = [t for t in generated if quality.is_trainable(t)]
     stored_vectors = correction_store.load_embeddings(date, theme)
     # The embeddings generated_texts stored, rather than a second embedding pass.
     vectors = np.array([stored_vectors[t.prompt_id] for t in texts], dtype=np.float32)
     vectors = vectors.reshape(len(texts), EMBEDDING_DIMENSIONS)
     max_distance = 1.0 - config.near_duplicate_similarity
-    neighbours = [
-        correction_store.nearest_neighbours(v, limit=5, exclude_partition=(date, theme),
-                                            max_cosine_distance=max_distance)
-        for v in vectors
-    ]
-    known = correction_store.train_split_of(sorted({n[0] for ns in neighbours for n in ns}))
-    prior = {}
-    for text, ns in zip(texts, neighbours):
-        sides = [known[n[0]] for n in ns if n[0] in known]
-        if sides:
-            prior[text.prompt_id] = sides[0]
-    examples = split_texts(
-        texts, vectors, prior_splits=prior,
-        validation_fraction=config.validation_fraction,
-        min_similarity=config.near_duplicate_similarity,
-        language=config.language,
-    )
-    correction_store.replace_train_examples(date, theme, examples)
-    leaks = _leaking_pairs(examples, vectors, config.near_duplicate_similarity, prior)
-    return examples, prior, leaks
+    with correction_store.split_lock():
+        prior = {}
+        for text, vector in zip(texts, vectors):
+            found = correction_store.split_near_duplicates(vector, (date, theme), max_distance)
+            if found:
+                prior[text.prompt_id] = {side for _, side in found}
+        examples, bridging = split_texts(
+            texts, vectors, prior_sides=prior,
+            validation_fraction=config.validation_fraction,
+            min_similarity=config.near_duplicate_similarity,
+            language=config.language,
+        )
+        correction_store.replace_train_examples(date, theme, examples)
+        # Checked against what is stored now, every pair over the threshold, exactly.
+        leaks = leaking_pairs(correction_store, date, theme, examples,
+                              dict(zip((t.prompt_id for t in texts), vectors)),
+                              config.near_duplicate_similarity)
+    return examples, prior, bridging, leaks
 
 
-def _leaking_pairs(examples, vectors, min_similarity, prior) -> list[tuple[str, str]]:
-    """Near-duplicate pairs on opposite sides, inside the partition or against the side a
-    near-duplicate of the same text has in another partition."""
+def leaking_pairs(correction_store, date, theme, examples, by_id,
+                  min_similarity) -> list[tuple[str, str]]:
+    """Every near-duplicate pair on opposite sides of the split: inside the partition, and
+    between it and any other partition's stored train rows (`by_id`: prompt_id -> vector)."""
+    kept = np.array([by_id[e.prompt_id] for e in examples], dtype=np.float32)
     inside = [
         (examples[i].prompt_id, examples[j].prompt_id)
-        for i, j in quality.near_duplicate_pairs(np.asarray(vectors), min_similarity)
+        for i, j in quality.near_duplicate_pairs(kept, min_similarity)
         if examples[i].split != examples[j].split
     ]
-    across = [(e.prompt_id, "other partition") for e in examples
-              if e.prompt_id in prior and prior[e.prompt_id] != e.split]
+    across = [
+        (e.prompt_id, other)
+        for e in examples
+        for other, side in correction_store.split_near_duplicates(
+            by_id[e.prompt_id], (date, theme), 1.0 - min_similarity)
+        if side != e.split
+    ]
     return inside + across

@@ -1,9 +1,11 @@
 """Train/validation split that never lets near-duplicates straddle it.
 
 Texts are grouped by near-duplicate links (cosine similarity of their corrected text's
-embedding). A group already seen in an earlier partition keeps the split it got there;
-new groups are ordered by a hash of their id and the first ones fill the validation
-share. The result depends only on the inputs, so re-materialising gives the same split.
+embedding), transitively: a chain of links is one group, within a partition and across
+partitions. A group linked to texts already split elsewhere takes their side; one linked
+to both sides is left out; new groups are ordered by a hash of their id and the first
+ones fill the validation share. The result depends only on the inputs, so
+re-materialising gives the same split.
 """
 
 from __future__ import annotations
@@ -69,24 +71,29 @@ def split_texts(
     texts: list[GeneratedText],
     embeddings: np.ndarray,
     *,
-    prior_splits: dict[str, str],
+    prior_sides: dict[str, set[str]],
     validation_fraction: float,
     min_similarity: float,
     language: Language = "ko",
-) -> list[TrainExample]:
-    """Chat examples for trainable `texts` (aligned with `embeddings`).
+) -> tuple[list[TrainExample], list[str]]:
+    """(chat examples, prompt ids left out) for trainable `texts` (aligned with `embeddings`).
 
-    `prior_splits` maps a text's prompt_id to the split an earlier partition's
-    near-duplicate of it got, so groups stay on one side across partitions too.
+    Groups are the connected components of near-duplicate links, inside the partition and,
+    through `prior_sides` (a text's prompt_id -> the sides every stored near-duplicate of
+    it has in other partitions), across them. A group linked only to one side takes it; a
+    group linked to both sides bridges groups already on opposite sides, and no side
+    keeps it from straddling the split: it is left out of training.
     """
     ids = [t.prompt_id for t in texts]
     groups = near_duplicate_groups(ids, embeddings, min_similarity)
-    inherited: dict[str, str] = {}
+    sides: dict[str, set[str]] = {}
     for item_id, group in zip(ids, groups):
-        if item_id in prior_splits:
-            inherited.setdefault(group, prior_splits[item_id])
-    splits = assign_splits(groups, inherited, validation_fraction)
-    return [
+        sides.setdefault(group, set()).update(prior_sides.get(item_id, ()))
+    bridging = {g for g, s in sides.items() if len(s) > 1}
+    inherited = {g: next(iter(s)) for g, s in sides.items() if len(s) == 1}
+    kept = [(t, g) for t, g in zip(texts, groups) if g not in bridging]
+    splits = assign_splits([g for _, g in kept], inherited, validation_fraction)
+    examples = [
         TrainExample(
             prompt_id=t.prompt_id,
             date=t.date,
@@ -95,5 +102,6 @@ def split_texts(
             group=g,
             messages=to_messages(t.parsed, language),
         )
-        for t, g in zip(texts, groups)
+        for t, g in kept
     ]
+    return examples, [t.prompt_id for t, g in zip(texts, groups) if g in bridging]

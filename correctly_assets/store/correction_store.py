@@ -11,7 +11,8 @@ import datetime as dt
 import os
 import re
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -39,6 +40,7 @@ from .schema import EMBEDDING_DIMENSIONS, PARTITIONED_TABLES
 
 # Serialises schema creation across processes: concurrent CREATE TABLE IF NOT EXISTS races.
 _SCHEMA_LOCK_KEY = 7_305_214_001
+_SPLIT_LOCK_KEY = 7_305_214_002
 
 
 class Neighbour(NamedTuple):
@@ -290,6 +292,43 @@ class CorrectionStore:
                 Neighbour(row.prompt_id, row.date.isoformat(), row.theme, float(row.distance))
                 for row in conn.execute(query)
             ]
+
+    def split_near_duplicates(
+        self,
+        embedding: np.ndarray | Sequence[float],
+        exclude_partition: tuple[str, str],
+        max_cosine_distance: float,
+    ) -> list[tuple[str, str]]:
+        """(prompt_id, split) of every text with a train row, outside the partition, within
+        `max_cosine_distance`: an exact scan, never the approximate HNSW index, since the
+        answer decides whether the split leaks."""
+        generated, train = schema.generated_text, schema.train
+        distance = generated.c.embedding.cosine_distance(_vector(embedding))
+        date, theme = exclude_partition
+        query = (
+            select(train.c.prompt_id, train.c.split)
+            .join(generated, generated.c.prompt_id == train.c.prompt_id)
+            .where(generated.c.embedding.is_not(None), distance <= max_cosine_distance,
+                   not_(and_(train.c.date == _partition_date(date), train.c.theme == theme)))
+            .order_by(train.c.prompt_id)
+        )
+        with self.engine.begin() as conn:
+            conn.execute(text("SET LOCAL enable_indexscan = off"))
+            return [(row.prompt_id, row.split) for row in conn.execute(query)]
+
+    @contextmanager
+    def split_lock(self) -> Iterator[None]:
+        """Held while a partition is split: splits of concurrent runs see each other's
+        sides instead of choosing at the same time (one lock for every partition, since a
+        near-duplicate may sit in any of them)."""
+        with self.engine.connect() as conn:
+            conn.execute(select(func.pg_advisory_lock(_SPLIT_LOCK_KEY)))
+            conn.commit()
+            try:
+                yield
+            finally:
+                conn.execute(select(func.pg_advisory_unlock(_SPLIT_LOCK_KEY)))
+                conn.commit()
 
     def train_split_of(self, prompt_ids: Sequence[str]) -> dict[str, str]:
         """The split already given to each of these prompt ids that has a train row."""
