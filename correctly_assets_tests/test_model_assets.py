@@ -20,6 +20,18 @@ from correctly_assets.resources.tracking import mlflow_resource
 DATE = "2026-04-02"
 
 
+def _train_evaluate_register(assets, instance, resources, jfleg_limit: int):
+    return dg.materialize(
+        assets, selection=["fine_tuned_model", "model_evaluation", "registered_model"],
+        partition_key=DATE, instance=instance, resources=resources,
+        run_config={"ops": {
+            "fine_tuned_model": {"config": {"max_steps": 4, "save_steps": 2, "logging_steps": 1,
+                                            "per_device_batch_size": 4}},
+            "model_evaluation": {"config": {"jfleg_limit": jfleg_limit, "max_new_tokens": 32}},
+        }},
+    )
+
+
 def test_model_is_trained_evaluated_and_registered(database_url, tmp_path):
     tracking_uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     resources = {
@@ -36,15 +48,7 @@ def test_model_is_trained_evaluated_and_registered(database_url, tmp_path):
         for partition in ("2026-04-01|travel", f"{DATE}|food"):
             dg.materialize(assets, selection=["prompt_examples", "generated_texts", "train_split"],
                            partition_key=partition, instance=instance, resources=resources)
-        result = dg.materialize(
-            assets, selection=["fine_tuned_model", "model_evaluation", "registered_model"],
-            partition_key=DATE, instance=instance, resources=resources,
-            run_config={"ops": {
-                "fine_tuned_model": {"config": {"max_steps": 4, "save_steps": 2, "logging_steps": 1,
-                                                "per_device_batch_size": 4}},
-                "model_evaluation": {"config": {"jfleg_limit": 16, "max_new_tokens": 32}},
-            }},
-        )
+        result = _train_evaluate_register(assets, instance, resources, jfleg_limit=16)
     assert result.success
     metadata = result.asset_materializations_for_node("fine_tuned_model")[0].metadata
     assert metadata["global_step"].value == 4
@@ -91,19 +95,11 @@ def test_model_is_trained_evaluated_and_registered(database_url, tmp_path):
     with dg.instance_for_test() as instance:
         dg.materialize(assets, selection=["raw_sheet", "yaml_spec"], instance=instance,
                        resources=resources)  # registers the themes in this instance
-        again = dg.materialize(
-            assets, selection=["fine_tuned_model", "model_evaluation", "registered_model"],
-            partition_key=DATE, instance=instance, resources=resources,
-            run_config={"ops": {
-                "fine_tuned_model": {"config": {"max_steps": 4, "save_steps": 2, "logging_steps": 1,
-                                                "per_device_batch_size": 4}},
-                "model_evaluation": {"config": {"jfleg_limit": 4, "max_new_tokens": 32}},
-            }},
-        )
+        again = _train_evaluate_register(assets, instance, resources, jfleg_limit=4)
     assert again.success
     rescored = again.output_for_node("model_evaluation")
     assert rescored["production_version"] == first
-    assert rescored["evaluation_set"]["rows"] == evaluation_rows(evaluation)
+    assert rescored["evaluation_set"]["rows"] == evaluation["evaluation_set"]["rows"]
     second = again.output_for_node("registered_model")
     gate = again.asset_materializations_for_node("registered_model")[0].metadata
     assert gate["production_validation_gleu"].value == rescored["production_validation_gleu"]
@@ -113,10 +109,6 @@ def test_model_is_trained_evaluated_and_registered(database_url, tmp_path):
     assert version.tags["evaluation_set_sha256"] == rescored["evaluation_set"]["sha256"]
     assert second["promoted"] == (rescored["validation_gleu"] > rescored["production_validation_gleu"]
                                   and rescored["validation_gleu"] > rescored["validation_gleu_copy"])
-
-
-def evaluation_rows(evaluation: dict) -> int:
-    return evaluation["evaluation_set"]["rows"]
 
 
 def test_training_step_is_rendered_as_a_gpu_job():
