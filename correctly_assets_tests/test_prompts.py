@@ -1,7 +1,14 @@
 from correctly_assets.domain.models import (
     ExampleSentence, InstructionPrompt, KeyExpression, ScriptType, Speaker, Style, Theme, ThemeSpec,
 )
-from correctly_assets.domain.prompts import extract_passage, render_prompts, template_fields
+from correctly_assets.domain.prompts import (
+    PLACEHOLDERS,
+    extract_passage,
+    render_prompts,
+    render_template,
+    template_fields,
+    template_problem,
+)
 
 SPEC = ThemeSpec(
     theme=Theme(name="travel", title="Travel", description="trips and holidays"),
@@ -37,3 +44,12 @@ def test_prompt_carries_fields_and_passage():
     assert extract_passage(prompt.prompt) == (prompt.passage, prompt.passage_korean)
     assert template_fields(SPEC.instruction_prompts[0].template) == {
         "speaker", "script_type", "theme", "key_expression"}
+
+
+def test_templates_are_substituted_never_formatted():
+    values = {name: "Minji" if name == "speaker" else "x" for name in PLACEHOLDERS}
+    assert render_template("Hi {speaker}, {{literal}} braces.", values) == \
+        "Hi Minji, {literal} braces."
+    # A spec reaching the renderer (validation refuses it first) is not executed either.
+    assert render_template("{speaker:>20000000}", values) == "Minji"
+    assert template_problem("{speaker:>1000000000}").startswith("placeholder")

@@ -214,11 +214,16 @@ def test_invalid_theme_name(tmp_path, bad_name):
 
 @pytest.mark.parametrize("template, expected", [
     ("You are {speaker} in {place}.", "unknown placeholder {place}"),
-    ("You are {speaker} writing {speaker.upper}.", "unknown placeholder {speaker.upper}"),
+    ("You are {speaker} writing {speaker.upper}.",
+     "placeholder {speaker.upper} uses attribute or index access"),
+    ("You are {speaker[0]}.", "placeholder {speaker[0]} uses attribute or index access"),
+    ("You are {speaker:>20000000}.", "placeholder {speaker:>20000000} has a format spec"),
+    ("You are {speaker:>1000000000}.", "placeholder {speaker:>1000000000} has a format spec"),
+    ("You are {speaker!r}.", "placeholder {speaker!r} has a format spec or conversion"),
     ("You are {speaker", "unbalanced braces"),
     ("You are } {speaker}", "unbalanced braces"),
     ("You are {}.", "empty placeholder {}"),
-    ("You are {speaker:d}.", "template does not format"),
+    ("You are {speaker:d}.", "placeholder {speaker:d} has a format spec"),
 ])
 def test_bad_templates(tmp_path, template, expected):
     sheets = sample_sheets()

@@ -56,8 +56,46 @@ _KOREAN_RE = re.compile(r"<korean>\n(.*?)\n</korean>", re.S)
 
 
 def template_fields(template: str) -> set[str]:
-    """The placeholder names a str.format template uses."""
+    """The placeholder names a template uses."""
     return {name for _, name, _, _ in string.Formatter().parse(template) if name}
+
+
+def template_problem(template: str) -> str | None:
+    """What makes `template` unusable, if anything. Templates take named placeholders only
+    ({speaker}); a format spec ({speaker:>20000000}), a conversion ({speaker!r}) or an
+    attribute or index ({speaker.upper}, {speaker[0]}) is refused before anything is
+    rendered, since str.format would execute it (a width of 10**9 allocates 1 GB)."""
+    allowed = ", ".join(f"{{{name}}}" for name in sorted(PLACEHOLDERS))
+    try:
+        parts = list(string.Formatter().parse(template))  # parses only; executes nothing
+    except ValueError as error:
+        return f"unbalanced braces ({error}); write a literal brace as {{{{ or }}}}"
+    unknown = []
+    for _, name, spec, conversion in parts:
+        if name is None:
+            continue
+        if name == "":
+            return f"empty placeholder {{}}; name it, one of {allowed}"
+        if spec or conversion:
+            shown = f"{{{name}{'!' + conversion if conversion else ''}{':' + spec if spec else ''}}}"
+            return (f"placeholder {shown[:60]} has a format spec or conversion; only plain "
+                    f"named placeholders are allowed: {allowed}")
+        if not name.isidentifier():
+            return (f"placeholder {{{name[:60]}}} uses attribute or index access; only plain "
+                    f"named placeholders are allowed: {allowed}")
+        if name not in PLACEHOLDERS:
+            unknown.append(name)
+    if unknown:
+        listed = ", ".join(f"{{{name}}}" for name in sorted(set(unknown)))
+        return f"unknown placeholder{'s' if len(set(unknown)) > 1 else ''} {listed}; allowed: {allowed}"
+    return None
+
+
+def render_template(template: str, values: dict[str, str]) -> str:
+    """`template` with its placeholders replaced by `values`: plain substitution, never
+    str.format (see template_problem), so a rendered prompt is as long as its parts."""
+    return "".join(literal + (values[name] if name is not None else "")
+                   for literal, name, _, _ in string.Formatter().parse(template))
 
 
 def partition_rng(date: str, theme: str) -> random.Random:
@@ -82,7 +120,7 @@ def render_prompts(
         style = rng.choice(spec.styles)
         key = rng.choice(spec.key_expressions)
         example = spec.examples[passage_order[index % len(passage_order)]]
-        head = instruction.template.format(
+        head = render_template(instruction.template, dict(
             theme=spec.theme.title,
             theme_description=spec.theme.description,
             speaker=f"{speaker.name} ({speaker.description})",
@@ -90,7 +128,7 @@ def render_prompts(
             script_type=script_types[instruction.script_type].description,
             key_expression=key.expression,
             meaning=key.meaning,
-        )
+        ))
         prompt = (
             f"{head}\n\n{ANSWER_INSTRUCTIONS[language]}\n\n"
             f"<passage>\n{example.text}\n</passage>\n"

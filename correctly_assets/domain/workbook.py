@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-import string
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -21,7 +20,7 @@ from pydantic import BaseModel
 from .models import (
     ExampleSentence, InstructionPrompt, KeyExpression, ScriptType, Speaker, Style, Theme, Workbook,
 )
-from .prompts import PLACEHOLDERS, template_fields
+from .prompts import template_problem
 
 # A theme name becomes a Dagster partition key and a file name.
 THEME_NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
@@ -321,21 +320,5 @@ def _report_unknown(
 
 
 def _template_problem(template: str) -> str | None:
-    """What makes `template` unusable as a str.format template, if anything."""
-    try:
-        fields = template_fields(template)
-        named = [name for _, name, _, _ in string.Formatter().parse(template) if name is not None]
-    except ValueError as error:
-        return f"unbalanced braces ({error}); write a literal brace as {{{{ or }}}}"
-    allowed = ", ".join(f"{{{name}}}" for name in sorted(PLACEHOLDERS))
-    if "" in named:
-        return f"empty placeholder {{}}; name it, one of {allowed}"
-    unknown = sorted(fields - PLACEHOLDERS)
-    if unknown:
-        listed = ", ".join(f"{{{name}}}" for name in unknown)
-        return f"unknown placeholder{'s' if len(unknown) > 1 else ''} {listed}; allowed: {allowed}"
-    try:
-        template.format(**{name: "x" for name in PLACEHOLDERS})
-    except (ValueError, KeyError, IndexError, AttributeError) as error:
-        return f"template does not format ({error})"
-    return None
+    """What makes `template` unusable, if anything (prompts.template_problem)."""
+    return template_problem(template)
