@@ -1,5 +1,6 @@
 """Generation over real HTTP with the real openai client: nothing lost, order kept."""
 
+import contextlib
 import json
 import time
 
@@ -12,10 +13,12 @@ from pydantic import ValidationError
 
 from correctly_assets.domain.answer_format import parse_answer
 from correctly_assets.domain.generation import (
+    MAX_ANSWER_CHARS,
     OFFLINE_MODEL,
     generate_texts,
     offline_complete,
     openai_complete_fn,
+    redact,
     usage_summary,
 )
 from correctly_assets.domain.prompts import render_prompts
@@ -148,3 +151,89 @@ def test_answers_come_in_the_original_korean_format_over_http():
         assert text.raw_answer.startswith("### 교정 전 ###\n")
         assert "#####" in text.raw_answer and "#####" not in text.parsed.before
         assert all(p.label and p.edits for p in text.parsed.points)
+
+
+API_KEY = "sk-test-SECRET-0123456789abcdef"
+
+
+@contextlib.contextmanager
+def _hostile_server():
+    """An OpenAI-compatible server that misbehaves per prompt, by a marker in its text."""
+    import threading
+
+    import uvicorn
+    from starlette.applications import Starlette
+    from starlette.responses import HTMLResponse, JSONResponse
+    from starlette.routing import Route
+
+    from correctly_assets.local_llm_server import _answer_for, _free_port
+
+    async def chat(request):
+        body = await request.json()
+        text = body["messages"][-1]["content"]
+        answer = _answer_for(text)
+        completion = {"id": "x", "object": "chat.completion", "created": 0, "model": "m",
+                      "choices": [{"index": 0, "finish_reason": "stop",
+                                   "message": {"role": "assistant", "content": answer}}],
+                      "usage": {"prompt_tokens": 1, "completion_tokens": 2, "total_tokens": 3}}
+        if "[[int]]" in text:
+            completion["choices"][0]["message"]["content"] = 42
+        elif "[[usage]]" in text:
+            completion["usage"] = {"prompt_tokens": "many", "completion_tokens": None}
+        elif "[[html]]" in text:
+            return HTMLResponse("<html><body>gateway says hi</body></html>")
+        elif "[[echo]]" in text:  # a gateway that echoes the request's credentials
+            return JSONResponse({"error": {"message": "bad key: " + request.headers["authorization"]
+                                           + f" (api_key={API_KEY})"}}, status_code=401)
+        elif "[[huge]]" in text:
+            completion["choices"][0]["message"]["content"] = answer + "x" * 1_000_000
+        return JSONResponse(completion)
+
+    port = _free_port()
+    server = uvicorn.Server(uvicorn.Config(Starlette(routes=[
+        Route("/v1/chat/completions", chat, methods=["POST"])]),
+        host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    for _ in range(200):
+        if server.started:
+            break
+        time.sleep(0.05)
+    try:
+        yield f"http://127.0.0.1:{port}/v1"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+
+
+def test_every_malformed_answer_is_kept_with_its_reason_and_the_batch_goes_on():
+    markers = ["", "[[int]]", "[[usage]]", "[[html]]", "[[echo]]", "[[huge]]", ""]
+    prompts = [p.model_copy(update={"prompt": p.prompt + m})
+               for p, m in zip(PROMPTS, markers)]
+    with _hostile_server() as base_url:
+        generator = TextGeneratorResource(
+            openai=OpenAIResource(api_key=API_KEY, base_url=base_url),
+            model="local-test-model", max_retries=0)
+        with dg.build_asset_context() as context:
+            texts, _ = generator.generate(context, prompts)
+    assert [t.prompt_id for t in texts] == [p.prompt_id for p in prompts]
+    good, content, usage, html, echo, huge, last = texts
+    assert good.accepted and last.accepted  # the good answers beside the bad ones survive
+    assert content.rejection_reason == "malformed response: the message content is int, not text"
+    assert usage.accepted and (usage.prompt_tokens, usage.completion_tokens) == (0, 0)
+    assert html.rejection_reason.startswith("malformed response: not a chat completion")
+    assert echo.rejection_reason.startswith("request failed: AuthenticationError")
+    assert "[REDACTED]" in echo.rejection_reason
+    assert huge.rejection_reason.startswith("unparseable answer: answer is 1,00")
+    assert len(huge.raw_answer) == MAX_ANSWER_CHARS
+    for text in texts:  # the key is nowhere in what would be stored
+        assert API_KEY not in text.model_dump_json()
+        assert "SECRET" not in text.model_dump_json()
+
+
+def test_redaction_of_secrets_and_credential_shaped_strings():
+    assert redact("key sk-abcdefghijkl and s3cr3t-value", ["s3cr3t-value"]) == \
+        "key [REDACTED] and [REDACTED]"
+    assert redact("Authorization: Bearer abc.def.ghi-123") == "Authorization: Bearer [REDACTED]"
+    assert redact('{"api_key": "zzzzzzzzzz"}') == '{"api_key": "[REDACTED]"}'
+    assert redact("I went to school.") == "I went to school."

@@ -12,7 +12,8 @@ retries are the batch's tail; give the client max_retries=0 so nothing is retrie
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import re
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 import openai
@@ -31,6 +32,32 @@ DEFAULT_MAX_RETRIES = 8
 INITIAL_BACKOFF_S = 0.1
 MAX_BACKOFF_S = 20.0
 DEFAULT_TIMEOUT_S = 60.0
+
+# Far above a paragraph's answer (a few thousand characters): a longer one is a runaway
+# generation or a hostile server, refused and stored only up to this length.
+MAX_ANSWER_CHARS = 20_000
+# Credential-shaped strings, scrubbed from anything an outside server sent before it is
+# stored or logged (a gateway may echo the request's Authorization header in an error).
+_CREDENTIALS = re.compile(
+    r"(?i)\b(bearer|basic)\s+[A-Za-z0-9._~+/=-]{8,}"
+    r"|\bsk-[A-Za-z0-9_-]{8,}"
+    r"|\b((?:api[_-]?key|token|password|secret)[\"']?\s*[:=]\s*[\"']?)[^\s\"',}]{6,}"
+)
+REDACTED = "[REDACTED]"
+
+
+class MalformedResponse(ValueError):
+    """A 200 answer that is not a usable chat completion."""
+
+
+def redact(text: str, secrets: Iterable[str] = ()) -> str:
+    """`text` without the given secrets and without credential-shaped strings."""
+    for secret in secrets:
+        if secret and len(secret) >= 4:
+            text = text.replace(secret, REDACTED)
+    return _CREDENTIALS.sub(
+        lambda m: (m.group(2) or (m.group(1) + " " if m.group(1) else "")) + REDACTED, text)
+
 
 GENERATION_SYSTEM_PROMPT = (
     "You write English-correction material for Korean learners of English. Follow the "
@@ -110,45 +137,83 @@ def openai_complete_fn(
         response = client.chat.completions.create(
             model=model, temperature=temperature, messages=messages, **limit
         )
-        usage = response.usage
-        return Completion(
-            text=response.choices[0].message.content or "",
-            finish_reason=response.choices[0].finish_reason,
-            model=response.model or model,
-            prompt_tokens=usage.prompt_tokens if usage else 0,
-            completion_tokens=usage.completion_tokens if usage else 0,
-        )
+        return _completion(response, model)
 
     return complete
 
 
-def _answer(prompt: PromptExample, complete: Complete) -> GeneratedText:
+def _tokens(usage: object, name: str) -> int:
+    value = getattr(usage, name, 0)
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else 0
+
+
+def _completion(response: object, model: str) -> Completion:
+    """The parts of a chat completion we use, each checked: a server may send anything."""
+    choices = getattr(response, "choices", None)
+    if not isinstance(choices, list) or not choices:
+        shown = str(response)[:200]
+        raise MalformedResponse(f"not a chat completion (no choices): {shown!r}")
+    message = getattr(choices[0], "message", None)
+    content = getattr(message, "content", None)
+    if content is None:
+        content = ""
+    if not isinstance(content, str):
+        raise MalformedResponse(f"the message content is {type(content).__name__}, not text")
+    finish_reason = getattr(choices[0], "finish_reason", None)
+    name = getattr(response, "model", None)
+    usage = getattr(response, "usage", None)
+    return Completion(
+        text=content,
+        finish_reason=finish_reason if isinstance(finish_reason, str) else None,
+        model=name if isinstance(name, str) and name else model,
+        prompt_tokens=_tokens(usage, "prompt_tokens"),
+        completion_tokens=_tokens(usage, "completion_tokens"),
+    )
+
+
+def _answer(prompt: PromptExample, complete: Complete, secrets: tuple[str, ...]) -> GeneratedText:
+    """The prompt's row, whatever happened: nothing here may fail the batch."""
     base = {"prompt_id": prompt.prompt_id, "date": prompt.date, "theme": prompt.theme}
     try:
         completion = complete(prompt)
-    except Exception as err:  # noqa: BLE001 - any failure is recorded, the batch goes on
+    except MalformedResponse as err:
         return GeneratedText(**base, raw_answer="", model="",
-                             rejection_reason=f"request failed: {type(err).__name__}: {err}")
-    usage = {"model": completion.model, "prompt_tokens": completion.prompt_tokens,
+                             rejection_reason=redact(f"malformed response: {err}", secrets))
+    except Exception as err:  # noqa: BLE001 - any failure is recorded, the batch goes on
+        return GeneratedText(**base, raw_answer="", model="", rejection_reason=redact(
+            f"request failed: {type(err).__name__}: {err}", secrets))
+    usage = {"model": redact(completion.model, secrets)[:200],
+             "prompt_tokens": completion.prompt_tokens,
              "completion_tokens": completion.completion_tokens}
+    text = redact(completion.text, secrets)
+    if len(text) > MAX_ANSWER_CHARS:
+        return GeneratedText(**base, **usage, raw_answer=text[:MAX_ANSWER_CHARS], rejection_reason=(
+            f"unparseable answer: answer is {len(text):,} characters; the limit is "
+            f"{MAX_ANSWER_CHARS:,} (stored cut to it)"))
     try:
-        parsed = parse_answer(completion.text, completion.finish_reason)
+        parsed = parse_answer(text, completion.finish_reason)
     except AnswerRejected as err:
-        return GeneratedText(**base, **usage, raw_answer=completion.text,
+        return GeneratedText(**base, **usage, raw_answer=text,
                              rejection_reason=f"unparseable answer: {err}")
-    return GeneratedText(**base, **usage, raw_answer=completion.text, parsed=parsed)
+    except Exception as err:  # noqa: BLE001 - a parser bug must not cost the batch
+        return GeneratedText(**base, **usage, raw_answer=text,
+                             rejection_reason=f"unparseable answer: {type(err).__name__}: {err}")
+    return GeneratedText(**base, **usage, raw_answer=text, parsed=parsed)
 
 
 def generate_texts(
-    prompts: list[PromptExample], complete: Complete, max_concurrency: int
+    prompts: list[PromptExample], complete: Complete, max_concurrency: int,
+    secrets: Iterable[str] = (),
 ) -> list[GeneratedText]:
-    """One GeneratedText per prompt, in prompt order, at most `max_concurrency` calls at once."""
+    """One GeneratedText per prompt, in prompt order, at most `max_concurrency` calls at once.
+    `secrets` (the API key) are scrubbed from every answer and error kept."""
     if max_concurrency < 1:
         raise ValueError(f"max_concurrency must be at least 1, got {max_concurrency}")
     if not prompts:
         return []
+    secrets = tuple(secrets)
     with ThreadPoolExecutor(max_workers=min(max_concurrency, len(prompts))) as pool:
-        return list(pool.map(lambda p: _answer(p, complete), prompts))
+        return list(pool.map(lambda p: _answer(p, complete, secrets), prompts))
 
 
 def is_failed_request(text: GeneratedText) -> bool:

@@ -69,5 +69,6 @@ class TextGeneratorResource(dg.ConfigurableResource):
             complete = openai_complete_fn(client, self.model, self.temperature,
                                           max_retries=self.max_retries,
                                           max_tokens=self.max_tokens)
-            texts = generate_texts(prompts, complete, self.max_concurrency)
+            texts = generate_texts(prompts, complete, self.max_concurrency,
+                                   secrets=(self.openai.api_key,))
         return texts, {**usage_summary(texts), "model": self.model, "mode": "openai"}
