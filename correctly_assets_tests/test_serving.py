@@ -231,3 +231,43 @@ def test_defaults_are_the_pipelines_own(tmp_path, monkeypatch):
     with pytest.raises(ModelNotFound, match="there is no MLflow store at .*mlflow.db"):
         load_service(settings)
     assert redacted("https://me:secret@mlflow.example:5000/") == "https://me:***@mlflow.example:5000/"
+
+
+def test_hostile_requests_get_a_4xx_never_a_500(client):
+    surrogate = client.post("/v1/corrections", content=b'{"text": "I go \\ud800 home"}',
+                            headers={"content-type": "application/json"})
+    assert surrogate.status_code == 422
+    assert "not valid Unicode: a lone surrogate at character 5" in surrogate.text
+    infinite = client.post("/v1/corrections", content=b'{"text": 1e999999}',
+                           headers={"content-type": "application/json"})
+    assert infinite.status_code == 422 and "valid string" in infinite.text
+    long = client.post("/v1/corrections", json={"text": "a" * (MAX_TEXT_CHARS + 10)})
+    assert long.status_code == 422 and "a" * 100 not in long.text  # the input is not echoed
+    huge = client.post("/v1/corrections", json={"text": "a" * 10_000_000})
+    assert huge.status_code == 413 and "request body over 65,536 bytes" in huge.text
+
+    def chunks():  # no Content-Length: refused once the bytes pass the limit
+        yield b'{"text": "'
+        for _ in range(100):
+            yield b"a" * 10_000
+        yield b'"}'
+    streamed = client.post("/v1/corrections", content=chunks(),
+                           headers={"content-type": "application/json"})
+    assert streamed.status_code == 413
+    assert client.get("/healthz").status_code == 200  # and the server is still there
+
+
+def test_a_full_queue_or_a_passed_deadline_is_a_503_with_retry_after(trained):
+    from correctly_assets.evaluation.corrector import Corrector
+    from correctly_assets.serving.model_source import CorrectionService, resolve_model
+
+    settings = ServingSettings(tracking_uri=trained[0])
+    model = resolve_model(settings)
+    corrector = Corrector(trained[1].model_dir)
+    for service, retry_after in ((CorrectionService(corrector, model, max_waiting=0), "5"),
+                                 (CorrectionService(corrector, model, deadline_s=1e-6), "30")):
+        with TestClient(create_app(lambda s=service: s)) as overloaded:
+            response = overloaded.post("/v1/corrections", json={"text": TEXTS[0]})
+        assert response.status_code == 503, response.text
+        assert response.headers["retry-after"] == retry_after
+        assert "try again" in response.json()["detail"]

@@ -28,7 +28,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="registry model (default: $CORRECTLY_SERVING_MODEL, else correctly)")
     parser.add_argument("--alias", help="default: $CORRECTLY_SERVING_ALIAS, else production")
     parser.add_argument("--max-new-tokens", type=int,
-                        help="default: $CORRECTLY_SERVING_MAX_NEW_TOKENS, else 160")
+                        help="default: $CORRECTLY_SERVING_MAX_NEW_TOKENS, else 512")
     parser.add_argument("--log-level", default="info",
                         choices=["critical", "error", "warning", "info", "debug"])
     return parser

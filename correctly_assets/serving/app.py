@@ -19,14 +19,18 @@ from dataclasses import asdict
 from urllib.parse import parse_qs
 
 from fastapi import FastAPI, Request
-from fastapi.responses import HTMLResponse
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import HTMLResponse, JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic_core import PydanticCustomError
 from starlette.concurrency import run_in_threadpool
 
-from .model_source import CorrectionService, ServingSettings, load_service
+from .model_source import CorrectionService, Overloaded, ServingSettings, load_service
 
 MAX_TEXT_CHARS = 2000
+# A request body larger than this is refused unread (413): a text at the limit, in JSON with
+# every character escaped, stays well below it.
+MAX_BODY_BYTES = 64 * 1024
 
 
 class CorrectionRequest(BaseModel):
@@ -44,6 +48,13 @@ class CorrectionRequest(BaseModel):
     @classmethod
     def _present_and_bounded(cls, text: str) -> str:
         text = text.strip()
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError as error:
+            raise PydanticCustomError(
+                "text_invalid_unicode",
+                "text is not valid Unicode: a lone surrogate at character {position}",
+                {"position": error.start}) from None
         if not text:
             raise PydanticCustomError(
                 "text_empty", "text is empty or only whitespace; send the text to correct")
@@ -136,6 +147,52 @@ footer{{color:#666;font-size:.85em;margin-top:2rem}}</style></head>
 API: <a href="/docs">/docs</a></footer></body></html>"""
 
 
+class BodySizeLimit:
+    """Refuses a request body over `max_bytes` with 413, by its Content-Length or, without
+    one, as soon as the bytes received pass the limit; nothing larger is ever buffered."""
+
+    def __init__(self, app, max_bytes: int):
+        self.app, self.max_bytes = app, max_bytes
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        length = dict(scope.get("headers") or ()).get(b"content-length")
+        if length is not None and (not length.isdigit() or int(length) > self.max_bytes):
+            return await self._refuse(send)
+        # Read the body here, at most max_bytes of it, then hand it on: a body without a
+        # Content-Length is refused as soon as it passes the limit.
+        chunks, received = [], 0
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":
+                return  # the client went away
+            chunks.append(message.get("body", b""))
+            received += len(chunks[-1])
+            if received > self.max_bytes:
+                return await self._refuse(send)
+            if not message.get("more_body", False):
+                break
+        body, replayed = b"".join(chunks), False
+
+        async def replay():
+            nonlocal replayed
+            if replayed:
+                return await receive()
+            replayed = True
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        await self.app(scope, replay, send)
+
+    async def _refuse(self, send) -> None:
+        body = (f'{{"detail": "request body over {self.max_bytes:,} bytes; send at most '
+                f'{MAX_TEXT_CHARS:,} characters of text"}}').encode()
+        await send({"type": "http.response.start", "status": 413,
+                    "headers": [(b"content-type", b"application/json"),
+                                (b"content-length", str(len(body)).encode())]})
+        await send({"type": "http.response.body", "body": body})
+
+
 def create_app(load: Callable[[], CorrectionService] | None = None) -> FastAPI:
     """The app; `load` returns the loaded model and is called once at startup. Default: the
     registry version named by the environment (see ServingSettings.from_env)."""
@@ -149,6 +206,20 @@ def create_app(load: Callable[[], CorrectionService] | None = None) -> FastAPI:
     app = FastAPI(title="Correctly", version="1",
                   description="Corrections of English texts by Correctly's fine-tuned model.",
                   lifespan=lifespan)
+    app.add_middleware(BodySizeLimit, max_bytes=MAX_BODY_BYTES)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(request: Request, error: RequestValidationError) -> JSONResponse:
+        # What was wrong and where, never the input itself: it may be megabytes long, or a
+        # value (1e999999 is infinity) that JSON cannot carry back.
+        detail = [{"loc": list(item.get("loc", ())), "msg": str(item.get("msg", "")),
+                   "type": str(item.get("type", ""))} for item in error.errors()]
+        return JSONResponse({"detail": detail}, status_code=422)
+
+    @app.exception_handler(Overloaded)
+    async def overloaded(request: Request, error: Overloaded) -> JSONResponse:
+        return JSONResponse({"detail": str(error)}, status_code=503,
+                            headers={"Retry-After": str(error.retry_after_s)})
 
     def loaded(request: Request) -> CorrectionService:
         return request.app.state.service

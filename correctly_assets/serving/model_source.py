@@ -12,7 +12,9 @@ from __future__ import annotations
 import logging
 import os
 import tempfile
+import threading
 from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FuturesTimeout
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -141,6 +143,20 @@ def resolve_model(settings: ServingSettings) -> ServedModel:
                        run_id=version.run_id or "", source=version.source)
 
 
+# How many requests may wait for the model, and how long one may wait in all, before the
+# server answers 503 with Retry-After rather than let a queue grow without end.
+MAX_WAITING = 16
+DEADLINE_S = 60.0
+
+
+class Overloaded(RuntimeError):
+    """The model's queue is full, or a request waited past its deadline."""
+
+    def __init__(self, message: str, retry_after_s: int):
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+
+
 class CorrectionService:
     """One model instance answering one text at a time, on one thread of its own.
 
@@ -155,15 +171,35 @@ class CorrectionService:
     the cost of a batching window; one thread is the simple, safe choice.
     """
 
-    def __init__(self, corrector: Corrector, model: ServedModel):
+    def __init__(self, corrector: Corrector, model: ServedModel, max_waiting: int = MAX_WAITING,
+                 deadline_s: float = DEADLINE_S):
         self.corrector = corrector
         self.model = model
+        self.max_waiting, self.deadline_s = max_waiting, deadline_s
         self._model_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="model")
+        self._waiting = 0
+        self._count = threading.Lock()
 
     def correct(self, text: str) -> Reply:
         """The reply read into its fields; blocking. An empty corrected text means no change,
-        as in the evaluation."""
-        [raw] = self._model_thread.submit(self.corrector.replies, [text], 1).result()
+        as in the evaluation. Overloaded when `max_waiting` requests are queued already or
+        this one would wait past `deadline_s` (then it is dropped from the queue)."""
+        with self._count:
+            if self._waiting >= self.max_waiting:
+                raise Overloaded(f"{self._waiting} requests are waiting for the model; "
+                                 "try again shortly", retry_after_s=5)
+            self._waiting += 1
+        try:
+            future = self._model_thread.submit(self.corrector.replies, [text], 1)
+            try:
+                [raw] = future.result(timeout=self.deadline_s)
+            except FuturesTimeout:
+                future.cancel()  # not started yet: it leaves the queue
+                raise Overloaded(f"no answer within {self.deadline_s:.0f} s; try again later",
+                                 retry_after_s=30) from None
+        finally:
+            with self._count:
+                self._waiting -= 1
         reply = parse_reply(raw)
         return reply if reply.corrected else Reply(text, reply.translation, reply.points, raw)
 
