@@ -6,6 +6,7 @@ In `sheets[name][i]`, i is the Excel row minus one (row 1 is the header).
 
 import datetime as dt
 
+import openpyxl
 import pytest
 
 from correctly_assets.domain.sample_workbook import (
@@ -266,3 +267,29 @@ def test_long_problem_listings_are_capped(tmp_path):
     assert len(error.problems) == 51
     lines = str(error).splitlines()
     assert len(lines) == 52 and lines[-1] == "  ... and 1 more"
+
+
+def test_a_stray_cell_far_away_does_not_hang_the_reader(tmp_path):
+    import time
+
+    path = write_workbook(tmp_path / "book.xlsx", sample_sheets())
+    book = openpyxl.load_workbook(path)
+    book["theme"]["XFD1048576"] = " "  # one space, far beyond the table
+    book.save(path)
+    started = time.monotonic()
+    assert read_workbook(path).themes  # blank: ignored, and the table reads as before
+    assert time.monotonic() - started < 30  # seconds, where it took hours
+
+    book["theme"]["XFD1048576"] = "x"  # real data out there is refused, by name
+    book.save(path)
+    with pytest.raises(WorkbookError, match=r"sheet 'theme'.*data reaches cell XFD1048576; a "
+                                            r"sheet may use at most 50,000 rows and 200 columns"):
+        read_workbook(path)
+
+
+def test_a_cell_over_excels_limit_is_refused(tmp_path):
+    sheets = sample_sheets()
+    sheets["example"][1][1] = "a" * 40_000
+    message = _only_problem(tmp_path, sheets)
+    assert ("sheet 'example', row 2, column 'text' (B): cell reaches Excel's limit of 32,767 "
+            "characters, so its text may have been cut") in message

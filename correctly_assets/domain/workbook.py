@@ -151,6 +151,24 @@ def _near_miss(wanted: str, present: list[str]) -> str:
     return ""
 
 
+# Far beyond any real workbook of this kind; past them a sheet is refused by name, in seconds.
+MAX_ROWS, MAX_COLUMNS = 50_000, 200
+MAX_CELL_CHARS = 32_767  # Excel's own limit for a cell
+
+
+def _data_extent(sheet) -> tuple[int, int]:
+    """(last row, last column) holding a non-blank value. Read from the cells the file
+    stores, not the sheet's claimed dimensions: one space typed in cell XFD1048576 would
+    otherwise make every row 16,384 cells wide, a million rows long."""
+    cells = getattr(sheet, "_cells", None)  # openpyxl keeps only the cells the file has
+    if cells is None:
+        return sheet.max_row, sheet.max_column
+    present = [(row, column) for (row, column), cell in cells.items() if not _is_blank(cell.value)]
+    if not present:
+        return 0, 0
+    return max(r for r, _ in present), max(c for _, c in present)
+
+
 def _read_sheet(
     book: openpyxl.Workbook, name: str, columns: tuple[str, ...], problems: list[WorkbookProblem]
 ) -> _Sheet | None:
@@ -161,7 +179,14 @@ def _read_sheet(
             name, None, None, f"missing sheet{_near_miss(name, book.sheetnames)}; the workbook has {listing}"
         ))
         return None
-    rows = book[name].iter_rows()
+    last_row, last_column = _data_extent(book[name])
+    if last_row > MAX_ROWS or last_column > MAX_COLUMNS:
+        problems.append(WorkbookProblem(name, None, None, (
+            f"data reaches cell {get_column_letter(max(last_column, 1))}{last_row}; a sheet may "
+            f"use at most {MAX_ROWS:,} rows and {MAX_COLUMNS} columns (delete what lies beyond "
+            f"the table)")))
+        return None
+    rows = book[name].iter_rows(max_row=max(last_row, 1), max_col=max(last_column, 1))
     header = next(rows, ())
     positions: dict[str, list[int]] = {}
     for index, cell in enumerate(header):
@@ -210,6 +235,9 @@ def _cell_text(cell) -> tuple[str | None, str | None]:
     if cell.data_type == "e":
         return None, f"error value {value}; enter text"
     if isinstance(value, str):
+        if len(value) >= MAX_CELL_CHARS:  # openpyxl cuts longer text to the limit, silently
+            return None, (f"cell reaches Excel's limit of {MAX_CELL_CHARS:,} characters, so its "
+                          "text may have been cut; shorten it")
         return (value.strip(), None) if value.strip() else (None, "required value is empty")
     if value is None:
         return None, "required value is empty"
