@@ -1,5 +1,6 @@
 """Generation over real HTTP with the real openai client: nothing lost, order kept."""
 
+import asyncio
 import contextlib
 import json
 import time
@@ -163,7 +164,7 @@ def _hostile_server():
 
     import uvicorn
     from starlette.applications import Starlette
-    from starlette.responses import HTMLResponse, JSONResponse
+    from starlette.responses import HTMLResponse, JSONResponse, StreamingResponse
     from starlette.routing import Route
 
     from correctly_assets.local_llm_server import _answer_for, _free_port
@@ -185,6 +186,14 @@ def _hostile_server():
         elif "[[echo]]" in text:  # a gateway that echoes the request's credentials
             return JSONResponse({"error": {"message": "bad key: " + request.headers["authorization"]
                                            + f" (api_key={API_KEY})"}}, status_code=401)
+        elif "[[trickle]]" in text:  # one byte at a time: every read is quick, the whole is not
+            async def trickle():
+                for _ in range(600):  # bounded: 3 minutes at most
+                    yield b" "
+                    await asyncio.sleep(0.3)
+            return StreamingResponse(trickle(), media_type="application/json")
+        elif "[[silent]]" in text:  # accepts, then says nothing
+            await asyncio.sleep(10)
         elif "[[huge]]" in text:
             completion["choices"][0]["message"]["content"] = answer + "x" * 1_000_000
         return JSONResponse(completion)
@@ -237,3 +246,22 @@ def test_redaction_of_secrets_and_credential_shaped_strings():
     assert redact("Authorization: Bearer abc.def.ghi-123") == "Authorization: Bearer [REDACTED]"
     assert redact('{"api_key": "zzzzzzzzzz"}') == '{"api_key": "[REDACTED]"}'
     assert redact("I went to school.") == "I went to school."
+
+
+def test_a_call_ends_by_its_deadline_whatever_the_server_does():
+    prompts = [p.model_copy(update={"prompt": p.prompt + m})
+               for p, m in zip(PROMPTS, ["[[trickle]]", "[[silent]]", ""])]
+    with _hostile_server() as base_url:
+        generator = TextGeneratorResource(
+            openai=OpenAIResource(api_key=API_KEY, base_url=base_url), model="local-test-model",
+            timeout_s=1.0, call_deadline_s=2.5)
+        started = time.monotonic()
+        with dg.build_asset_context() as context:
+            trickled, silent, good = generator.generate(context, prompts)[0]
+        elapsed = time.monotonic() - started
+    # Each attempt ends by timeout_s, no attempt starts after call_deadline_s: a few seconds,
+    # where a per-read time-out alone let the trickle run for as long as it liked.
+    assert elapsed < 8, elapsed
+    for text in (trickled, silent):
+        assert text.rejection_reason.startswith("request failed: APITimeoutError"), text
+    assert good.accepted

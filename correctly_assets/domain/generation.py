@@ -13,9 +13,11 @@ retries are the batch's tail; give the client max_retries=0 so nothing is retrie
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+import httpx
 import openai
 import tenacity
 
@@ -27,11 +29,15 @@ from .prompts import answer_language
 OFFLINE_MODEL = "offline-error-generator"
 
 # With 10% of calls failing, eight retries leave a call failing for good with odds of
-# 1e-9; the backoff (0.1 s doubling, capped at 20 s) waits at most about 45 s in all.
+# 1e-9; the backoff (0.1 s doubling, capped at 20 s) waits at most about 45 s in all, and
+# DEFAULT_CALL_DEADLINE_S bounds a call's attempts and waits together.
 DEFAULT_MAX_RETRIES = 8
 INITIAL_BACKOFF_S = 0.1
 MAX_BACKOFF_S = 20.0
 DEFAULT_TIMEOUT_S = 60.0
+# A call's overall deadline, every attempt and every wait between them included: a server
+# that never answers, or answers one byte at a time, costs a prompt this long at most.
+DEFAULT_CALL_DEADLINE_S = 180.0
 
 # Far above a paragraph's answer (a few thousand characters): a longer one is a runaway
 # generation or a hostile server, refused and stored only up to this length.
@@ -109,11 +115,13 @@ def openai_complete_fn(
     system_prompt: str = GENERATION_SYSTEM_PROMPT,
     max_retries: int = DEFAULT_MAX_RETRIES,
     max_tokens: int | None = None,
+    call_deadline_s: float = DEFAULT_CALL_DEADLINE_S,
 ) -> Complete:
     """A `Complete` over an `openai.OpenAI` client's chat completions.
 
-    Transient errors are retried up to `max_retries` times; an error that outlasts them is
-    left to `generate_texts` to record.
+    Transient errors are retried up to `max_retries` times, and no attempt starts after
+    `call_deadline_s`; an error that outlasts them is left to `generate_texts` to record.
+    Give the client a `deadline_http_client` so one attempt cannot outlast it either.
     """
     backoff = tenacity.wait_exponential_jitter(
         initial=INITIAL_BACKOFF_S, max=MAX_BACKOFF_S, jitter=INITIAL_BACKOFF_S
@@ -126,7 +134,7 @@ def openai_complete_fn(
     @tenacity.retry(
         retry=tenacity.retry_if_exception(_is_transient),
         wait=wait,
-        stop=tenacity.stop_after_attempt(max_retries + 1),
+        stop=tenacity.stop_after_attempt(max_retries + 1) | tenacity.stop_after_delay(call_deadline_s),
         reraise=True,
     )
     def complete(prompt: PromptExample) -> Completion:
@@ -169,6 +177,51 @@ def _completion(response: object, model: str) -> Completion:
         prompt_tokens=_tokens(usage, "prompt_tokens"),
         completion_tokens=_tokens(usage, "completion_tokens"),
     )
+
+
+class DeadlineExceeded(httpx.TimeoutException):
+    """An HTTP exchange that ran past its overall deadline (a time-out: retried)."""
+
+
+class _DeadlineStream(httpx.SyncByteStream):
+    def __init__(self, stream: httpx.SyncByteStream, deadline: float, request: httpx.Request):
+        self._stream, self._deadline, self._request = stream, deadline, request
+
+    def __iter__(self):
+        for chunk in self._stream:
+            if time.monotonic() > self._deadline:
+                raise DeadlineExceeded("the answer kept arriving past the call's deadline",
+                                       request=self._request)
+            yield chunk
+
+    def close(self) -> None:
+        self._stream.close()
+
+
+class _DeadlineTransport(httpx.HTTPTransport):
+    """Bounds a whole HTTP exchange, not each read: connecting, sending and every read wait
+    at most what is left of `deadline_s`, and a body still trickling in at the deadline is
+    abandoned (a read timeout alone is reset by every byte that arrives)."""
+
+    def __init__(self, deadline_s: float, **kwargs):
+        super().__init__(**kwargs)
+        self.deadline_s = deadline_s
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        deadline = time.monotonic() + self.deadline_s
+        request.extensions["timeout"] = {
+            key: min(value, self.deadline_s) if value is not None else self.deadline_s
+            for key, value in request.extensions.get(
+                "timeout", dict.fromkeys(("connect", "read", "write", "pool"))).items()}
+        response = super().handle_request(request)
+        response.stream = _DeadlineStream(response.stream, deadline, request)
+        return response
+
+
+def deadline_http_client(attempt_deadline_s: float, timeout_s: float) -> httpx.Client:
+    """An httpx client for the openai client whose every exchange ends by the deadline."""
+    return httpx.Client(transport=_DeadlineTransport(attempt_deadline_s),
+                        timeout=httpx.Timeout(timeout_s))
 
 
 def _answer(prompt: PromptExample, complete: Complete, secrets: tuple[str, ...]) -> GeneratedText:

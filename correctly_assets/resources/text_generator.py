@@ -10,8 +10,10 @@ from dagster_openai import OpenAIResource
 from pydantic import Field
 
 from ..domain.generation import (
+    DEFAULT_CALL_DEADLINE_S,
     DEFAULT_MAX_RETRIES,
     DEFAULT_TIMEOUT_S,
+    deadline_http_client,
     OFFLINE_MODEL,
     generate_texts,
     offline_complete,
@@ -35,6 +37,8 @@ class TextGeneratorResource(dg.ConfigurableResource):
     max_concurrency: int = Field(default=64, ge=1)
     max_retries: int = Field(default=DEFAULT_MAX_RETRIES, ge=0)
     timeout_s: float = Field(default=DEFAULT_TIMEOUT_S, gt=0)
+    # Each call's deadline, attempts and backoff included; each attempt ends by timeout_s.
+    call_deadline_s: float = Field(default=DEFAULT_CALL_DEADLINE_S, gt=0)
     # The answer's token limit; an answer it cuts off is kept, rejected as truncated.
     max_tokens: Optional[int] = Field(default=None, ge=1)
 
@@ -50,6 +54,8 @@ class TextGeneratorResource(dg.ConfigurableResource):
             base_url=settings.base_url,
             max_retries=0,  # openai_complete_fn retries
             timeout=self.timeout_s,
+            # timeout_s bounds a whole attempt, not only each read of it
+            http_client=deadline_http_client(self.timeout_s, self.timeout_s),
         )
 
     def generate(
@@ -68,7 +74,8 @@ class TextGeneratorResource(dg.ConfigurableResource):
         with self._client(self.openai) as client:
             complete = openai_complete_fn(client, self.model, self.temperature,
                                           max_retries=self.max_retries,
-                                          max_tokens=self.max_tokens)
+                                          max_tokens=self.max_tokens,
+                                          call_deadline_s=self.call_deadline_s)
             texts = generate_texts(prompts, complete, self.max_concurrency,
                                    secrets=(self.openai.api_key,))
         return texts, {**usage_summary(texts), "model": self.model, "mode": "openai"}
