@@ -24,7 +24,12 @@ from contextlib import contextmanager
 import httpx
 import openai
 
-from correctly_assets.domain.generation import generate_texts, is_failed_request, openai_complete_fn
+from correctly_assets.domain.generation import (
+    deadline_http_client,
+    generate_texts,
+    is_failed_request,
+    openai_complete_fn,
+)
 from correctly_assets.domain.models import GeneratedText, PromptExample
 from correctly_assets.domain.prompts import render_prompts
 from correctly_assets.domain.spec import build_theme_specs
@@ -80,10 +85,13 @@ def prompts_for(count: int) -> list[PromptExample]:
 def timed_run(prompts: list[PromptExample], root: str, concurrency: int,
               resource: TextGeneratorResource) -> tuple[float, list[GeneratedText], int]:
     """(seconds, results, failures the server injected during the run)."""
+    # The client the text generator builds: its retries off, each attempt under a deadline.
     client = openai.OpenAI(api_key="local", base_url=f"{root}/v1", max_retries=0,
-                           timeout=resource.timeout_s)
+                           timeout=resource.timeout_s,
+                           http_client=deadline_http_client(resource.timeout_s, resource.timeout_s))
     complete = openai_complete_fn(client, "local", resource.temperature,
-                                  max_retries=resource.max_retries)
+                                  max_retries=resource.max_retries,
+                                  call_deadline_s=resource.call_deadline_s)
     failures_before = server_stats(root)["failures"]
     start = time.perf_counter()
     texts = generate_texts(prompts, complete, concurrency)
