@@ -123,9 +123,13 @@ def format_answer(answer: ParsedAnswer, language: Language = "ko") -> str:
             f"[Translation]\n{answer.translation}\n[Correction Points]\n"
             f"{format_points(answer.points, '->')}"
         )
+    return f"### {KOREAN_HEADERS['Before']} ###\n{answer.before}\n{SEPARATOR}\n" + format_korean_reply(answer)
+
+
+def format_korean_reply(answer: ParsedAnswer) -> str:
+    """The Korean answer after its `#####` separator: 교정 후, 해석 and 교정 지점."""
     h = KOREAN_HEADERS
     return (
-        f"### {h['Before']} ###\n{answer.before}\n{SEPARATOR}\n"
         f"### {h['After']} ###\n{answer.after}\n\n"
         f"### {h['Translation']} ###\n{answer.translation}\n\n"
         f"### {h['Correction Points']} ###\n{format_points(answer.points)}"

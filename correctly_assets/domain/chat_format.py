@@ -17,8 +17,8 @@ from pathlib import Path
 
 from .answer_format import (
     KOREAN_HEADERS,
-    AnswerRejected,
     Language,
+    format_korean_reply,
     format_points,
     lenient_points,
     split_sections,
@@ -70,12 +70,7 @@ def prompt_messages(text: str, language: Language = "ko") -> list[dict[str, str]
 def format_reply(answer: ParsedAnswer, language: Language = "ko") -> str:
     if language == "en":
         return f"{answer.after}\n\n{POINTS_HEADER}\n{format_points(answer.points, '->')}"
-    h = KOREAN_HEADERS
-    return (
-        f"### {h['After']} ###\n{answer.after}\n\n"
-        f"### {h['Translation']} ###\n{answer.translation}\n\n"
-        f"### {h['Correction Points']} ###\n{format_points(answer.points)}"
-    )
+    return format_korean_reply(answer)
 
 
 def to_messages(answer: ParsedAnswer, language: Language = "ko") -> tuple[dict[str, str], ...]:
@@ -92,10 +87,7 @@ def language_of(messages: Iterable[dict[str, str]]) -> Language:
 def parse_reply(reply: str) -> Reply:
     """A reply's fields; lenient, since a model's reply may be cut off or imperfect: a
     missing section is empty and a point that does not parse is left out."""
-    try:
-        sections = split_sections(reply)
-    except AnswerRejected:
-        sections = {}
+    sections = split_sections(reply)
     if "After" in sections:
         return Reply(corrected=sections["After"], translation=sections.get("Translation", ""),
                      points=lenient_points(sections.get("Correction Points", "")), raw=reply)
