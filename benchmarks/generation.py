@@ -88,7 +88,7 @@ def timed_run(prompts: list[PromptExample], root: str, concurrency: int,
     # The client the text generator builds: its retries off, each attempt under a deadline.
     client = openai.OpenAI(api_key="local", base_url=f"{root}/v1", max_retries=0,
                            timeout=resource.timeout_s,
-                           http_client=deadline_http_client(resource.timeout_s, resource.timeout_s))
+                           http_client=deadline_http_client(resource.timeout_s))
     complete = openai_complete_fn(client, "local", resource.temperature,
                                   max_retries=resource.max_retries,
                                   call_deadline_s=resource.call_deadline_s)

@@ -218,10 +218,9 @@ class _DeadlineTransport(httpx.HTTPTransport):
         return response
 
 
-def deadline_http_client(attempt_deadline_s: float, timeout_s: float) -> httpx.Client:
-    """An httpx client for the openai client whose every exchange ends by the deadline."""
-    return httpx.Client(transport=_DeadlineTransport(attempt_deadline_s),
-                        timeout=httpx.Timeout(timeout_s))
+def deadline_http_client(timeout_s: float) -> httpx.Client:
+    """An httpx client for the openai client whose every exchange ends within `timeout_s`."""
+    return httpx.Client(transport=_DeadlineTransport(timeout_s), timeout=httpx.Timeout(timeout_s))
 
 
 def _answer(prompt: PromptExample, complete: Complete, secrets: tuple[str, ...]) -> GeneratedText:

@@ -300,7 +300,7 @@ def _check(sheets: dict[str, _Sheet], problems: list[WorkbookProblem]) -> None:
             _report_unknown(prompts, "script_type", known, "correction_script_type", problems)
         for row in prompts.rows:
             template = row.values["template"]
-            problem = _template_problem(template) if template is not None else None
+            problem = template_problem(template) if template is not None else None
             if problem:
                 problems.append(prompts.problem(row.number, "template", problem))
 
@@ -345,8 +345,3 @@ def _report_unknown(
             problems.append(sheet.problem(row.number, column, (
                 f"unknown {column} {value!r}: no such name on sheet '{target}' (known: {listing})"
             )))
-
-
-def _template_problem(template: str) -> str | None:
-    """What makes `template` unusable, if anything (prompts.template_problem)."""
-    return template_problem(template)

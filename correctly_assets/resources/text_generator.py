@@ -55,7 +55,7 @@ class TextGeneratorResource(dg.ConfigurableResource):
             max_retries=0,  # openai_complete_fn retries
             timeout=self.timeout_s,
             # timeout_s bounds a whole attempt, not only each read of it
-            http_client=deadline_http_client(self.timeout_s, self.timeout_s),
+            http_client=deadline_http_client(self.timeout_s),
         )
 
     def generate(
