@@ -311,9 +311,10 @@ def test_near_duplicate_chains_never_straddle_the_split_across_partitions(store)
 
     # The check compares with every stored near-duplicate, exactly: x3 in validation leaks
     # against x2, in train against x1.
+    stored = {texts[0].prompt_id: store.split_near_duplicates(x3, (days[2], "travel"), 0.1)}
     for side, other in ((VALIDATION, days[1]), (TRAIN, days[0])):
         placed = [_train(days[2], "travel", 0, side)]
-        assert leaking_pairs(store, days[2], "travel", placed, {placed[0].prompt_id: x3}, 0.9) == [
+        assert leaking_pairs(placed, {placed[0].prompt_id: x3}, stored, 0.9) == [
             (placed[0].prompt_id, f"{other}|travel|0000")]
 
 
@@ -342,4 +343,6 @@ def test_concurrent_splits_of_partitions_sharing_near_duplicates_agree(store):
     for day, (texts, vectors) in partitions.items():
         stored = [e for e in store.load_train_examples() if e.date == day]
         by_id = {t.prompt_id: v for t, v in zip(texts, vectors)}
-        assert leaking_pairs(store, day, "travel", stored, by_id, 0.9) == []
+        around = {t.prompt_id: store.split_near_duplicates(v, (day, "travel"), 0.1)
+                  for t, v in zip(texts, vectors)}
+        assert leaking_pairs(stored, by_id, around, 0.9) == []

@@ -91,11 +91,12 @@ def _split_partition(correction_store, date, theme, generated, config):
     vectors = vectors.reshape(len(texts), EMBEDDING_DIMENSIONS)
     max_distance = 1.0 - config.near_duplicate_similarity
     with correction_store.split_lock():
-        prior = {}
-        for text, vector in zip(texts, vectors):
-            found = correction_store.split_near_duplicates(vector, (date, theme), max_distance)
-            if found:
-                prior[text.prompt_id] = {side for _, side in found}
+        # Every stored near-duplicate of each text, with its side. Nothing else writes train
+        # rows while the lock is held, so these are also what the check compares with.
+        neighbours = {t.prompt_id: correction_store.split_near_duplicates(v, (date, theme), max_distance)
+                      for t, v in zip(texts, vectors)}
+        prior = {item_id: {side for _, side in found}
+                 for item_id, found in neighbours.items() if found}
         examples, bridging = split_texts(
             texts, vectors, prior_sides=prior,
             validation_fraction=config.validation_fraction,
@@ -103,28 +104,22 @@ def _split_partition(correction_store, date, theme, generated, config):
             language=config.language,
         )
         correction_store.replace_train_examples(date, theme, examples)
-        # Checked against what is stored now, every pair over the threshold, exactly.
-        leaks = leaking_pairs(correction_store, date, theme, examples,
-                              dict(zip((t.prompt_id for t in texts), vectors)),
-                              config.near_duplicate_similarity)
+        leaks = leaking_pairs(examples, dict(zip((t.prompt_id for t in texts), vectors)),
+                              neighbours, config.near_duplicate_similarity)
     return examples, prior, bridging, leaks
 
 
-def leaking_pairs(correction_store, date, theme, examples, by_id,
-                  min_similarity) -> list[tuple[str, str]]:
-    """Every near-duplicate pair on opposite sides of the split: inside the partition, and
-    between it and any other partition's stored train rows (`by_id`: prompt_id -> vector)."""
+def leaking_pairs(examples, by_id, neighbours, min_similarity) -> list[tuple[str, str]]:
+    """Every near-duplicate pair on opposite sides of the split: inside the partition
+    (`by_id`: prompt_id -> vector), and between it and other partitions' train rows
+    (`neighbours`: prompt_id -> (prompt_id, side) of each stored near-duplicate, from the
+    store's exact split_near_duplicates)."""
     kept = np.array([by_id[e.prompt_id] for e in examples], dtype=np.float32)
     inside = [
         (examples[i].prompt_id, examples[j].prompt_id)
         for i, j in quality.near_duplicate_pairs(kept, min_similarity)
         if examples[i].split != examples[j].split
     ]
-    across = [
-        (e.prompt_id, other)
-        for e in examples
-        for other, side in correction_store.split_near_duplicates(
-            by_id[e.prompt_id], (date, theme), 1.0 - min_similarity)
-        if side != e.split
-    ]
+    across = [(e.prompt_id, other) for e in examples
+              for other, side in neighbours.get(e.prompt_id, ()) if side != e.split]
     return inside + across

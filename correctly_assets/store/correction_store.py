@@ -50,7 +50,7 @@ class Neighbour(NamedTuple):
     distance: float  # cosine distance, 1 - cosine similarity
 
 
-MIN_PGVECTOR = (0, 8)  # hnsw.iterative_scan, which the split's neighbour search relies on
+MIN_PGVECTOR = (0, 8)  # hnsw.iterative_scan, which nearest_neighbours sets
 
 
 def require_pgvector(version: str) -> None:
