@@ -4,7 +4,6 @@ import base64
 import hashlib
 import json
 import os
-import tempfile
 from pathlib import Path
 from typing import Optional
 
@@ -51,15 +50,6 @@ def _production_version(mlflow: MlFlow, name: str):
         return None
 
 
-def _download_corrector(mlflow: MlFlow, version, max_new_tokens: int) -> Corrector:
-    import mlflow.artifacts as artifacts
-
-    directory = tempfile.mkdtemp(prefix="correctly-production-")
-    model_dir = artifacts.download_artifacts(artifact_uri=version.source, dst_path=directory,
-                                             tracking_uri=mlflow.tracking_uri)
-    return Corrector(model_dir, max_new_tokens=max_new_tokens)
-
-
 def _summary(name: str, report: dict) -> dict[str, float]:
     return {
         f"{name}_gleu": report["gleu"][MODEL], f"{name}_gleu_copy": report["gleu"][BASELINE],
@@ -103,7 +93,8 @@ def model_evaluation(
                       "sha256": _set_digest(sources, references)}
     production = _production_version(mlflow, config.registry_model_name)
     if production is not None:
-        production_corrector = _download_corrector(mlflow, production, config.max_new_tokens)
+        production_corrector = Corrector.from_registry(production.source, mlflow.tracking_uri,
+                                                       config.max_new_tokens)
         reports["production_validation"] = evaluate_corrections(
             sources, production_corrector.correct(sources), references)
         context.log.info(f"production version {production.version} re-scored on the same "

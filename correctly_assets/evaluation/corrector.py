@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
 
 from ..domain.chat_format import Reply, parse_reply, prompt_messages, read_chat_format
@@ -40,6 +41,17 @@ class Corrector:
             new_tokens = output[:, batch["input_ids"].shape[1]:]
             replies += self.tokenizer.batch_decode(new_tokens, skip_special_tokens=True)
         return replies
+
+    @classmethod
+    def from_registry(cls, source: str, tracking_uri: str, max_new_tokens: int) -> "Corrector":
+        """A registry version's model (its `source` artifact URI), downloaded and loaded; the
+        downloaded copy is removed, since the weights are in memory once loaded."""
+        import mlflow.artifacts
+
+        with tempfile.TemporaryDirectory(prefix="correctly-model-") as download_dir:
+            model_dir = mlflow.artifacts.download_artifacts(
+                artifact_uri=source, dst_path=download_dir, tracking_uri=tracking_uri)
+            return cls(model_dir, max_new_tokens=max_new_tokens)
 
     def answers(self, texts: list[str], batch_size: int = 16) -> list[Reply]:
         """Each reply, read into its fields."""

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 import os
-import tempfile
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FuturesTimeout
@@ -206,16 +205,11 @@ class CorrectionService:
 
 def load_service(settings: ServingSettings) -> CorrectionService:
     """Resolve the alias, download that version's model and load it once."""
-    import mlflow.artifacts
-
     from ..evaluation.corrector import Corrector
 
     model = resolve_model(settings)
     logger.info("Loading %s version %d (alias %s, run %s) from %s", model.name, model.version,
                 model.alias, model.run_id, redacted(settings.tracking_uri))
-    # The weights are in memory once loaded, so the downloaded copy can go.
-    with tempfile.TemporaryDirectory(prefix="correctly-serving-") as download_dir:
-        model_dir = mlflow.artifacts.download_artifacts(
-            artifact_uri=model.source, dst_path=download_dir, tracking_uri=settings.tracking_uri)
-        corrector = Corrector(model_dir, max_new_tokens=settings.max_new_tokens)
+    corrector = Corrector.from_registry(model.source, settings.tracking_uri,
+                                        settings.max_new_tokens)
     return CorrectionService(corrector, model)
