@@ -144,9 +144,10 @@ def training_fingerprint(config: TrainingConfig) -> str:
     return digest.hexdigest()
 
 
-def _discard_stale_state(output_dir: Path, fingerprint: str) -> Optional[str]:
-    """Why the checkpoints and MLflow run in output_dir cannot be resumed, having removed
-    them; None when there is nothing to resume or it matches."""
+def _discard_stale_state(output_dir: Path, fingerprint: str) -> Optional[tuple[str, str]]:
+    """(why, the stale MLflow run's id or "") when the checkpoints and run in output_dir
+    cannot be resumed, having removed them; None when there is nothing to resume or it
+    matches."""
     checkpoints, run_id_file = output_dir / CHECKPOINTS_DIR, output_dir / RUN_ID_FILE
     if not checkpoints.exists() and not run_id_file.exists():
         return None
@@ -159,7 +160,7 @@ def _discard_stale_state(output_dir: Path, fingerprint: str) -> Optional[str]:
     shutil.rmtree(checkpoints, ignore_errors=True)
     old_run = run_id_file.read_text(encoding="utf-8").strip() if run_id_file.is_file() else ""
     run_id_file.unlink(missing_ok=True)
-    return f"{why} (stale MLflow run {old_run or 'none'})"
+    return f"{why} (stale MLflow run {old_run or 'none'})", old_run
 
 
 def _record_fingerprint(output_dir: Path, fingerprint: str) -> None:
@@ -359,14 +360,13 @@ def run_training(config: TrainingConfig, lineage: dict[str, Any] | None = None) 
     tracking_uri = _tracking_uri(config, output_dir)
     client = MlflowClient(tracking_uri)
     fingerprint = training_fingerprint(config)
-    old_run_id = ((output_dir / RUN_ID_FILE).read_text(encoding="utf-8").strip()
-                  if (output_dir / RUN_ID_FILE).is_file() else None)
     stale = _discard_stale_state(output_dir, fingerprint)
     _record_fingerprint(output_dir, fingerprint)
     run_id = _open_run(client, config, output_dir, tracking_uri)
     if stale:
-        logger.warning("Not resuming: %s; training starts over in MLflow run %s", stale, run_id)
-        client.set_tag(run_id, "restarted_because", stale[:5000])
+        why, old_run_id = stale
+        logger.warning("Not resuming: %s; training starts over in MLflow run %s", why, run_id)
+        client.set_tag(run_id, "restarted_because", why[:5000])
         if old_run_id:
             _mark_superseded(client, old_run_id, run_id)
     checkpoints_dir = output_dir / CHECKPOINTS_DIR
