@@ -3,7 +3,7 @@ export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
 DATE ?= $(shell date -u +%F)
 VENV := .venv/bin
 
-.PHONY: setup demo test dev serve screenshot bench-generation bench-backfill bench-serving bench-training
+.PHONY: setup demo test test-deploy dev serve screenshot bench-generation bench-backfill bench-serving bench-training
 
 setup:
 	bash scripts/setup.sh
@@ -17,6 +17,10 @@ demo: $(DAGSTER_HOME)/dagster.yaml
 
 test:
 	$(VENV)/python -m pytest -q
+
+# The compose deployment built and driven end to end on a real Docker engine (README, "Deployment").
+test-deploy:
+	bash scripts/test-deploy.sh
 
 dev: $(DAGSTER_HOME)/dagster.yaml
 	$(VENV)/dagster dev -m correctly_assets.definitions

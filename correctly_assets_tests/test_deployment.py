@@ -132,9 +132,9 @@ def image_workdir(dockerfile_name: str, into: Path) -> Path:
 # --- compose ---------------------------------------------------------------------------------
 
 
-def test_compose_has_the_five_services_built_from_files_that_exist():
-    assert set(SERVICES) == {"postgres", "mlflow", "user_code", "webserver", "daemon"}
-    assert SERVICES["postgres"]["image"].startswith("pgvector/pgvector:")
+def test_compose_has_the_six_services_built_from_files_that_exist():
+    assert set(SERVICES) == {"postgres", "mlflow", "user_code", "webserver", "daemon", "serving"}
+    assert interpolate(SERVICES["postgres"]["image"], env={}).startswith("pgvector/pgvector:")
     assert (DOCKER / "initdb" / "01-databases.sql").is_file()
     for service, config in SERVICES.items():
         if "build" in config:
@@ -145,6 +145,10 @@ def test_compose_has_the_five_services_built_from_files_that_exist():
     assert SERVICES["daemon"]["image"] == SERVICES["webserver"]["image"]
     user_code = SERVICES["user_code"]
     assert user_code["environment"]["DAGSTER_CURRENT_IMAGE"] == user_code["image"]
+    # The serving API runs the code server's image too, with the registry it serves from.
+    assert SERVICES["serving"]["image"] == user_code["image"]
+    serving = SERVICES["serving"]["environment"]
+    assert serving["MLFLOW_TRACKING_URI"] == user_code["environment"]["MLFLOW_TRACKING_URI"]
 
 
 def test_every_compose_variable_is_well_formed_and_listed_in_env_example():
@@ -173,14 +177,14 @@ def test_no_credential_is_written_into_compose_dockerfiles_or_env_example():
             assert value == "", f"env.example must not carry a value for {name}"
 
 
-def test_only_the_uis_are_published_and_on_loopback_by_default():
+def test_only_the_uis_and_the_api_are_published_and_on_loopback_by_default():
     published = {}
     for service, config in SERVICES.items():
         for entry in config.get("ports", []):
             host_ip, _, container_port = interpolate(entry, env={}).split(":")
             assert host_ip == "127.0.0.1", f"{service} publishes {entry} beyond this host"
             published[service] = int(container_port)
-    assert published == {"webserver": 3000, "mlflow": 5000}
+    assert published == {"webserver": 3000, "mlflow": 5000, "serving": 8080}
 
 
 # --- images and commands ---------------------------------------------------------------------
@@ -228,7 +232,10 @@ def test_images_pin_what_the_project_is_tested_with():
         line.split("==")[0].lower() for line in (ROOT / "constraints.txt").read_text().splitlines()
     }
     for name in DOCKERFILES:
-        assert instructions(name, "FROM") == [python], name
+        # The base image is a build argument (a local stand-in where Docker Hub is out of
+        # reach); by default it is the public image of the Python the project is tested with.
+        assert instructions(name, "FROM") == ["${BASE_IMAGE}"], name
+        assert f"BASE_IMAGE={python}" in instructions(name, "ARG"), name
         for arguments in instructions(name, "RUN"):
             for install in re.findall(r"pip install -c \S+ ([^&]+)", arguments):
                 packages = [word for word in install.split() if word != "."]
@@ -240,10 +247,12 @@ def test_images_pin_what_the_project_is_tested_with():
 
 
 @pytest.mark.parametrize("name", DOCKERFILES)
-def test_build_context_sends_what_the_image_copies_and_nothing_private(name):
+@pytest.mark.parametrize("ignore_file", ["BuildKit's", "the classic builder's"])
+def test_build_context_sends_what_the_image_copies_and_nothing_private(name, ignore_file):
+    path = DOCKER / f"{name}.dockerignore" if ignore_file == "BuildKit's" else ROOT / ".dockerignore"
     patterns = [
         line.strip()
-        for line in (DOCKER / f"{name}.dockerignore").read_text().splitlines()
+        for line in path.read_text().splitlines()
         if line.strip() and not line.startswith("#")
     ]
     for arguments in instructions(name, "COPY"):

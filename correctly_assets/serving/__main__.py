@@ -1,7 +1,9 @@
 """python -m correctly_assets.serving [--host 127.0.0.1] [--port 8080] [--alias candidate]
 
 Loads the model before the server starts listening: a model that cannot be found ends the
-command with the reason and exit status 2, and a server that listens can answer at once.
+command with the reason and exit status 2 (after --wait-for-model seconds of asking again, as a
+deployment's service does until the first version is promoted), and a server that listens can
+answer at once.
 Flags left out take their values from the environment (see ServingSettings.from_env).
 """
 
@@ -11,9 +13,12 @@ import argparse
 import dataclasses
 import logging
 import sys
+import time
 
 from .app import create_app
 from .model_source import ModelNotFound, ServingSettings, load_service
+
+WAIT_INTERVAL_S = 15.0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -29,9 +34,28 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--alias", help="default: $CORRECTLY_SERVING_ALIAS, else production")
     parser.add_argument("--max-new-tokens", type=int,
                         help="default: $CORRECTLY_SERVING_MAX_NEW_TOKENS, else 512")
+    parser.add_argument("--wait-for-model", type=float, default=0.0, metavar="SECONDS",
+                        help=f"while the alias names no version, ask the registry again every "
+                             f"{WAIT_INTERVAL_S:.0f} s for at most this long (default: 0)")
     parser.add_argument("--log-level", default="info",
                         choices=["critical", "error", "warning", "info", "debug"])
     return parser
+
+
+def wait_for_service(settings: ServingSettings, wait_s: float):
+    """load_service, asking again every WAIT_INTERVAL_S while the model is not there yet,
+    until `wait_s` has passed; then its ModelNotFound."""
+    deadline = time.monotonic() + wait_s
+    while True:
+        try:
+            return load_service(settings)
+        except ModelNotFound as error:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise
+            logging.getLogger(__name__).info("%s Asking again in %.0f s.", error,
+                                             min(WAIT_INTERVAL_S, left))
+            time.sleep(min(WAIT_INTERVAL_S, left))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -45,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
                  if getattr(arguments, field.name) is not None}
     settings = dataclasses.replace(ServingSettings.from_env(), **overrides)
     try:
-        service = load_service(settings)
+        service = wait_for_service(settings, arguments.wait_for_model)
     except ModelNotFound as error:
         print(error, file=sys.stderr)
         return 2

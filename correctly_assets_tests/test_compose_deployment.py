@@ -1,0 +1,320 @@
+"""The production form, for real: docker/compose.yaml on a Docker engine (`make test-deploy`).
+
+The images are built (with local stand-ins for the public base images where Docker Hub is out
+of reach), the deployment is brought up, and then it is driven only as a user drives it: the
+webserver's GraphQL, the MLflow server's REST API and the serving API, all on 127.0.0.1. Runs
+are launched by the daemon, each in its own container (DockerRunLauncher). What was written is
+read back from the deployment's own Postgres. Every figure is printed.
+
+Not part of `make test`: it needs a Docker engine and builds images (minutes).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+from dagster_graphql import DagsterGraphQLClient
+
+from correctly_assets.backfill import DagsterGraphQL
+from correctly_assets.local_dagster import free_port
+
+pytestmark = pytest.mark.deploy
+
+REPO = Path(__file__).resolve().parents[1]
+JFLEG = REPO.parent / "shared" / "benchmarks" / "jfleg-dev"
+PROJECT = "correctly"
+DAYS = ("2026-06-01", "2026-06-02", "2026-06-03")
+FINISHED_RUN = ("SUCCESS", "FAILURE", "CANCELED")
+TABLES = ("example", "generated_text", "train")
+EXAMPLES_PER_PARTITION = 6  # the sample workbook's examples per theme
+
+
+def figure(name: str, value: float, unit: str = "s") -> None:
+    print(f"\nfigure: {name}: {value:.1f} {unit}", flush=True)
+
+
+def wait_for(predicate, timeout_s: float, what: str, poll_s: float = 2.0):
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(poll_s)
+    raise TimeoutError(f"{what}: not within {timeout_s:.0f} s")
+
+
+def sh(*args: str, timeout_s: float = 600, env: dict | None = None, check: bool = True) -> str:
+    done = subprocess.run(args, cwd=REPO, capture_output=True, text=True, timeout=timeout_s,
+                          env={**os.environ, **(env or {})})
+    if check and done.returncode != 0:
+        raise RuntimeError(f"{' '.join(args[:4])} ... exited {done.returncode}:\n"
+                           f"{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
+    return done.stdout
+
+
+class Deployment:
+    def __init__(self, env_file: Path, ports: dict[str, int]):
+        self.env_file = env_file
+        self.ui = f"http://127.0.0.1:{ports['DAGSTER_UI_PORT']}"
+        self.mlflow = f"http://127.0.0.1:{ports['MLFLOW_PORT']}"
+        self.serving = f"http://127.0.0.1:{ports['SERVING_PORT']}"
+        self.graphql = DagsterGraphQL(self.ui)
+        self.client = DagsterGraphQLClient("127.0.0.1", port_number=ports["DAGSTER_UI_PORT"])
+
+    def compose(self, *args: str, timeout_s: float = 600) -> str:
+        binary = Path(sys.executable).parent / "docker-compose"
+        return sh(str(binary), "-p", PROJECT, "-f", "docker/compose.yaml",
+                  "--env-file", str(self.env_file), *args, timeout_s=timeout_s)
+
+    def sql(self, query: str) -> list[list[str]]:
+        out = self.compose("exec", "-T", "postgres", "psql", "-U", "correctly", "-d", "correctly",
+                           "-At", "-F", "|", "-c", query, timeout_s=60)
+        return [line.split("|") for line in out.splitlines() if line]
+
+    def rows_by_partition(self) -> dict[tuple[str, str, str], int]:
+        counts = {}
+        for table in TABLES:
+            for date, theme, count in self.sql(
+                    f"SELECT date, theme, count(*) FROM {table} GROUP BY date, theme"):
+                counts[(table, date, theme)] = int(count)
+        return counts
+
+    def run(self, job: str, tags: dict | None = None, run_config: dict | None = None,
+            assets: list[str] | None = None, timeout_s: float = 600) -> tuple[str, float]:
+        """Launch through the webserver, wait for the daemon's container to finish it; the run
+        id and its seconds from launch to the end."""
+        started = time.perf_counter()
+        run_id = self.client.submit_job_execution(
+            job, tags=tags, run_config=run_config,
+            asset_selection=[[a] for a in assets] if assets else None)
+        status = wait_for(lambda: (s := self.client.get_run_status(run_id).value) in FINISHED_RUN
+                          and s, timeout_s, f"run {run_id} of {job}")
+        assert status == "SUCCESS", (job, status, self.failure_messages(run_id))
+        return run_id, time.perf_counter() - started
+
+    def failure_messages(self, run_id: str) -> list[str]:
+        events = self.graphql.execute(_EVENTS, {"id": run_id})["runOrError"]
+        return [e["message"] + " " + json.dumps(e.get("error") or {})[:800]
+                for e in events["eventConnection"]["events"]
+                if e["__typename"] in ("ExecutionStepFailureEvent", "RunFailureEvent",
+                                       "EngineEvent")]
+
+    def run_containers(self) -> list[str]:
+        return sh("docker", "ps", "-a", "-q", "--filter", "label=dagster/run_id").split()
+
+
+_EVENTS = """query($id: ID!) { runOrError(runId: $id) { ... on Run { eventConnection {
+  events { __typename ... on MessageEvent { message }
+    ... on ExecutionStepFailureEvent { error { message } }
+    ... on LogsCapturedEvent { fileKey stepKeys } } } } } }"""
+_LOGS = """query($key: [String!]!) { capturedLogs(logKey: $key) { stdout stderr } }"""
+_PARTITION_SET_BACKFILL = """mutation($params: LaunchBackfillParams!) {
+  launchPartitionBackfill(backfillParams: $params) {
+    __typename ... on LaunchBackfillSuccess { backfillId } ... on Error { message } } }"""
+
+
+def _free_ports() -> dict[str, int]:
+    return {name: free_port() for name in ("DAGSTER_UI_PORT", "MLFLOW_PORT", "SERVING_PORT")}
+
+
+@pytest.fixture(scope="module")
+def deployment(tmp_path_factory):
+    if subprocess.run(["docker", "info"], capture_output=True).returncode != 0:
+        pytest.fail("no Docker engine answers: run `make test-deploy`, which starts one")
+    # A deployment of the same name on this engine would be replaced: refuse instead.
+    existing = sh("docker", "ps", "-a", "-q", "--filter", f"label=com.docker.compose.project={PROJECT}")
+    volumes = sh("docker", "volume", "ls", "-q", "--filter", "name=correctly-artifacts")
+    if existing.strip() or volumes.strip():
+        pytest.fail(f"a deployment named {PROJECT!r} exists on this engine; this test would "
+                    "replace it. Run it on another engine, or take that one down first.")
+
+    started = time.perf_counter()
+    sh("bash", "docker/site.sh", env={"PIP": f"{sys.executable} -m pip"}, timeout_s=600)
+    built = sh("bash", "docker/build-images.sh", timeout_s=1800).strip().splitlines()[-1]
+    images = dict(item.split("=", 1) for item in built.split())
+    figure("image build (base images, mlflow, dagster, user code)", time.perf_counter() - started)
+
+    ports = _free_ports()
+    env_file = tmp_path_factory.mktemp("deploy") / ".env"
+    settings = {
+        "POSTGRES_USER": "correctly", "POSTGRES_PASSWORD": secrets.token_urlsafe(18),
+        # Offline: the sample workbook, the offline generator, the tiny model.
+        "OPENAI_API_KEY": "", "OPENAI_BASE_URL": "", "CORRECTLY_LLM_MODEL": "",
+        "CORRECTLY_BASE_MODEL": "", "HF_TOKEN": "",
+        # The promotion gate need not pass for the tiny model: serve the newest version.
+        "CORRECTLY_SERVING_ALIAS": "candidate",
+        **images, **{name: str(port) for name, port in ports.items()},
+    }
+    env_file.write_text("".join(f"{k}={v}\n" for k, v in settings.items()))
+    deployment = Deployment(env_file, ports)
+    try:
+        started = time.perf_counter()
+        deployment.compose("up", "-d", "--no-build", "--wait", "--wait-timeout", "300",
+                           timeout_s=420)
+        figure("compose up, every service healthy", time.perf_counter() - started)
+        # JFLEG on the artifacts volume, where CORRECTLY_JFLEG_DIR (compose.yaml) points.
+        sh("docker", "run", "--rm", "--network", "none", "-v", "correctly-artifacts:/artifacts",
+           "-v", f"{JFLEG}:/jfleg:ro", "correctly-user-code:latest", "sh", "-c",
+           "mkdir -p /artifacts/benchmarks && cp -r /jfleg /artifacts/benchmarks/jfleg-dev")
+        yield deployment
+    finally:
+        for service in ("daemon", "user_code", "serving"):
+            print(f"\n--- {service} log (tail) ---\n"
+                  + sh(str(Path(sys.executable).parent / "docker-compose"), "-p", PROJECT,
+                       "-f", "docker/compose.yaml", "--env-file", str(env_file), "logs",
+                       "--tail", "15", service, check=False, timeout_s=60))
+        sh(str(Path(sys.executable).parent / "docker-compose"), "-p", PROJECT, "-f",
+           "docker/compose.yaml", "--env-file", str(env_file), "down", "-v", "--remove-orphans",
+           "--timeout", "20", check=False, timeout_s=300)
+        for container in sh("docker", "ps", "-a", "-q", "--filter", "label=dagster/run_id",
+                            check=False).split():
+            sh("docker", "rm", "-f", container, check=False)
+
+
+@pytest.fixture(scope="module")
+def themes(deployment) -> list[str]:
+    _, seconds = deployment.run("workbook_job")
+    figure("run latency, workbook_job (launch to end)", seconds)
+    names = deployment.graphql.themes()
+    assert len(names) >= 5, names
+    return names
+
+
+def _partition_tags(date: str, theme: str) -> dict[str, str]:
+    return {"dagster/partition": f"{date}|{theme}", "dagster/partition/date": date,
+            "dagster/partition/theme": theme}
+
+
+def _expect_exactly(deployment: Deployment, keys: set[str]) -> None:
+    counts = deployment.rows_by_partition()
+    written = {f"{date}|{theme}" for (_, date, theme) in counts}
+    assert written == keys, (sorted(written - keys), sorted(keys - written))
+    for (table, date, theme), count in counts.items():
+        assert count == EXAMPLES_PER_PARTITION, (table, date, theme, count)
+
+
+def test_one_partition_is_written_once_and_replaced_exactly(deployment, themes):
+    key = f"2026-05-20|{themes[0]}"
+    for attempt in ("first", "again"):
+        _, seconds = deployment.run("daily_data_job", tags=_partition_tags(*key.split("|")))
+        figure(f"run latency, daily_data_job, one partition ({attempt})", seconds)
+        _expect_exactly(deployment, {key})
+
+
+def test_asset_backfill_of_a_subset_survives_a_daemon_restart(deployment, themes):
+    """3 of the themes over 3 days plus one more partition: not a rectangle. The daemon is
+    restarted while the backfill is still creating runs."""
+    keys = [f"{day}|{theme}" for day in DAYS for theme in themes[:3]] + [f"2026-06-04|{themes[4]}"]
+    started = time.perf_counter()
+    backfill_id = deployment.graphql.launch_backfill(keys, title="deployment test")
+    wait_for(lambda: deployment.graphql.backfill(backfill_id)["runs"], 120,
+             "the backfill's first run", poll_s=0.5)
+    restarted = time.perf_counter()
+    deployment.compose("restart", "daemon", timeout_s=120)
+    figure("daemon restart", time.perf_counter() - restarted)
+    state = deployment.graphql.wait_for_backfill(backfill_id, timeout_s=900)
+    figure(f"asset backfill, {len(keys)} partitions in {len(state['runs'])} run(s), "
+           "daemon restarted during it", time.perf_counter() - started)
+    assert state["status"] in ("COMPLETED", "COMPLETED_SUCCESS"), state
+    assert all(r["status"] == "SUCCESS" for r in state["runs"]), state
+    _expect_exactly(deployment, {f"2026-05-20|{themes[0]}", *keys})
+
+
+def test_job_backfill_of_a_subset_writes_exactly_it_or_fails_loudly(deployment, themes):
+    """The job page's "Launch backfill" path. Where Dagster tags a ranged run with another
+    partition's keys, that run fails saying so and writes nothing."""
+    before = {f"{d}|{t}" for (_, d, t) in deployment.rows_by_partition()}
+    keys = [f"{day}|{theme}" for day in ("2026-06-10", "2026-06-11") for theme in themes[3:6]]
+    keys.append(f"2026-06-13|{themes[0]}")
+    [repository] = deployment.graphql.execute("""{ repositoriesOrError { ... on RepositoryConnection {
+        nodes { name location { name } } } } }""")["repositoriesOrError"]["nodes"]
+    params = {"selector": {"partitionSetName": "daily_data_job_partition_set",
+                           "repositorySelector": {
+                               "repositoryName": repository["name"],
+                               "repositoryLocationName": repository["location"]["name"]}},
+              "partitionNames": keys, "fromFailure": False}
+    started = time.perf_counter()
+    launched = deployment.graphql.execute(_PARTITION_SET_BACKFILL, {"params": params})
+    launched = launched["launchPartitionBackfill"]
+    assert launched["__typename"] == "LaunchBackfillSuccess", launched
+    state = deployment.graphql.wait_for_backfill(launched["backfillId"], timeout_s=900)
+    figure(f"job backfill, {len(keys)} partitions in {len(state['runs'])} run(s)",
+           time.perf_counter() - started)
+    succeeded = [r["id"] for r in state["runs"] if r["status"] == "SUCCESS"]
+    failed = [r["id"] for r in state["runs"] if r["status"] != "SUCCESS"]
+    for run_id in failed:
+        assert any("backfill the assets instead" in m
+                   for m in deployment.failure_messages(run_id)), run_id
+    if not failed:
+        assert state["status"] in ("COMPLETED", "COMPLETED_SUCCESS"), state
+    written = {f"{d}|{t}" for (_, d, t) in deployment.rows_by_partition()} - before
+    # Each successful run wrote its one partition; no failed run wrote any.
+    assert len(written) == len(succeeded) and written <= set(keys), (written, state)
+    _expect_exactly(deployment, before | written)
+
+
+def test_model_is_trained_evaluated_registered_and_served(deployment, themes):
+    date = DAYS[-1]
+    run_config = {"ops": {"fine_tuned_model": {"config": {"max_steps": 20}},
+                          "model_evaluation": {"config": {"jfleg_limit": 20}}}}
+    run_id, seconds = deployment.run(
+        "__ASSET_JOB", tags={"dagster/partition": date}, run_config=run_config,
+        assets=["fine_tuned_model", "model_evaluation", "registered_model"], timeout_s=1200)
+    figure(f"run latency, model assets for {date} (train, evaluate, register)", seconds)
+
+    # MLflow over its REST API: the run and the registered version, under the alias served.
+    api = deployment.mlflow + "/api/2.0/mlflow"
+    experiments = httpx.post(f"{api}/experiments/search", json={"max_results": 100},
+                             timeout=30).json()["experiments"]
+    ids = [e["experiment_id"] for e in experiments]
+    runs = httpx.post(f"{api}/runs/search", json={"experiment_ids": ids, "max_results": 100},
+                      timeout=30).json()["runs"]
+    assert any(r["info"]["status"] == "FINISHED" for r in runs), runs
+    model = httpx.get(f"{api}/registered-models/get", params={"name": "correctly"},
+                      timeout=30).json()["registered_model"]
+    aliases = {a["alias"]: a["version"] for a in model.get("aliases", [])}
+    assert "candidate" in aliases, model
+
+    # The serving service picks the version up (it asks every 15 s) and answers.
+    def answer():
+        try:
+            response = httpx.post(deployment.serving + "/v1/corrections",
+                                  json={"text": "I go to school yesterday."}, timeout=60)
+        except httpx.TransportError:
+            return None
+        return response if response.status_code == 200 else None
+
+    started = time.perf_counter()
+    response = wait_for(answer, 300, "the serving API's first answer", poll_s=5)
+    figure("serving: version registered to first answer", time.perf_counter() - started)
+    body = response.json()
+    assert body["model"]["version"] == int(aliases["candidate"]), body
+    assert isinstance(body["corrected"], str), body
+
+
+def test_step_logs_are_visible_through_the_webserver(deployment, themes):
+    runs = deployment.graphql.execute(
+        """{ runsOrError(limit: 1, filter: {statuses: [SUCCESS], pipelineName: "daily_data_job"})
+           { ... on Runs { results { runId } } } }""")["runsOrError"]["results"]
+    [run] = runs
+    events = deployment.graphql.execute(_EVENTS, {"id": run["runId"]})["runOrError"]
+    file_keys = {e["fileKey"] for e in events["eventConnection"]["events"]
+                 if e["__typename"] == "LogsCapturedEvent"}
+    assert file_keys, "the run captured no step logs"
+    logs = [deployment.graphql.execute(_LOGS, {"key": [run["runId"], "compute_logs", key]})
+            ["capturedLogs"] for key in file_keys]
+    assert any((log["stdout"] or "") + (log["stderr"] or "") for log in logs), logs
+
+
+def test_no_run_container_is_left_behind(deployment, themes):
+    wait_for(lambda: not deployment.run_containers() or None, 60,
+             "every run container removed")
