@@ -189,9 +189,6 @@ def themes(deployment) -> list[str]:
     return names
 
 
-def _partition_tags(date: str, theme: str) -> dict[str, str]:
-    return {"dagster/partition": f"{date}|{theme}", "dagster/partition/date": date,
-            "dagster/partition/theme": theme}
 
 
 def _expect_exactly(deployment: Deployment, keys: set[str]) -> None:
@@ -205,7 +202,7 @@ def _expect_exactly(deployment: Deployment, keys: set[str]) -> None:
 def test_one_partition_is_written_once_and_replaced_exactly(deployment, themes):
     key = f"2026-05-20|{themes[0]}"
     for attempt in ("first", "again"):
-        _, seconds = deployment.run("daily_data_job", tags=_partition_tags(*key.split("|")))
+        _, seconds = deployment.run("daily_data_job", tags={"dagster/partition": key})
         figure(f"run latency, daily_data_job, one partition ({attempt})", seconds)
         _expect_exactly(deployment, {key})
 
@@ -257,6 +254,8 @@ def test_job_backfill_of_a_subset_writes_exactly_it_or_fails_loudly(deployment, 
     if not failed:
         assert state["status"] in ("COMPLETED", "COMPLETED_SUCCESS"), state
     written = {f"{d}|{t}" for (_, d, t) in deployment.rows_by_partition()} - before
+    print(f"\njob backfill: {len(succeeded)} run(s) succeeded, {len(failed)} failed saying "
+          f"so; {len(written)} of {len(keys)} partitions written", flush=True)
     # Each successful run wrote its one partition; no failed run wrote any.
     assert len(written) == len(succeeded) and written <= set(keys), (written, state)
     _expect_exactly(deployment, before | written)
@@ -279,6 +278,9 @@ def test_model_is_trained_evaluated_registered_and_served(deployment, themes):
     runs = httpx.post(f"{api}/runs/search", json={"experiment_ids": ids, "max_results": 100},
                       timeout=30).json()["runs"]
     assert any(r["info"]["status"] == "FINISHED" for r in runs), runs
+    # The evaluation read JFLEG from the artifacts volume.
+    metrics = {m["key"] for r in runs for m in r["data"].get("metrics", [])}
+    assert {"jfleg_gleu", "jfleg_gleu_copy"} <= metrics, sorted(metrics)
     model = httpx.get(f"{api}/registered-models/get", params={"name": "correctly"},
                       timeout=30).json()["registered_model"]
     aliases = {a["alias"]: a["version"] for a in model.get("aliases", [])}

@@ -587,3 +587,41 @@ def test_kubernetes_runs_each_step_as_its_own_job(monkeypatch):
     assert build_executor() is k8s_job_executor
     monkeypatch.delenv("CORRECTLY_EXECUTOR")
     assert build_executor() is dg.in_process_executor
+
+
+# --- the serving API -------------------------------------------------------------------------
+
+
+def _serving_arguments(command: list[str]):
+    from correctly_assets.serving.__main__ import build_parser
+
+    python, flag, module, *args = command
+    assert (python, flag, module) == ("python", "-m", "correctly_assets.serving")
+    return build_parser().parse_args(args)
+
+
+def test_compose_serving_listens_where_it_is_published_and_waits_for_a_model():
+    arguments = _serving_arguments(SERVICES["serving"]["command"])
+    (published,) = SERVICES["serving"]["ports"]
+    assert (arguments.host, arguments.port) == ("0.0.0.0", int(published.rsplit(":", 1)[1]))
+    assert arguments.wait_for_model > 0
+
+
+def test_kubernetes_serving_runs_the_user_code_image_with_the_runs_secret():
+    from kubernetes.client import ApiClient
+
+    documents = list(yaml.safe_load_all((ROOT / "deploy" / "k8s" / "serving.yaml").read_text()))
+    # Read into the Kubernetes client's own models, as kubectl would send them.
+    deployment, service = (ApiClient()._ApiClient__deserialize(d, f"V1{d['kind']}")
+                           for d in documents)
+    (container,) = deployment.spec.template.spec.containers
+    image = USER_DEPLOYMENT["image"]
+    assert container.image == f"{image['repository']}:{image['tag']}"
+    arguments = _serving_arguments(container.command)
+    assert arguments.port == container.ports[0].container_port
+    assert arguments.wait_for_model > 0
+    assert ({source.secret_ref.name for source in container.env_from}
+            == {secret["name"] for secret in USER_DEPLOYMENT["envSecrets"]})
+    assert "MLFLOW_TRACKING_URI" in re.findall(r"--from-literal=(\w+)=", HELM_VALUES.read_text())
+    assert service.spec.selector == deployment.spec.selector.match_labels
+    assert service.spec.type == "ClusterIP"

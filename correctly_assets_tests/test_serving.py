@@ -208,6 +208,33 @@ def test_a_missing_alias_stops_the_startup_saying_what_to_do(trained, capsys):
     assert f"registry model '{UNPROMOTED}' has no alias 'production'" in capsys.readouterr().err
 
 
+
+def test_a_deployment_waits_for_the_first_version_then_serves_it(trained, monkeypatch, caplog):
+    """--wait-for-model: the compose service starts before any version is promoted."""
+    import threading
+
+    from mlflow import MlflowClient
+
+    from correctly_assets.serving import __main__ as serving_cli
+
+    tracking_uri = trained[0]
+    monkeypatch.setattr(serving_cli, "WAIT_INTERVAL_S", 0.2)
+    settings = ServingSettings(tracking_uri, model_name=UNPROMOTED, alias="released")
+    with pytest.raises(ModelNotFound, match="has no alias 'released'"):
+        serving_cli.wait_for_service(settings, wait_s=0.5)
+
+    client = MlflowClient(tracking_uri)
+    promote = threading.Timer(1.0, client.set_registered_model_alias, (UNPROMOTED, "released", "1"))
+    promote.start()
+    try:
+        with caplog.at_level("INFO"):
+            service = serving_cli.wait_for_service(settings, wait_s=60)
+    finally:
+        promote.join()
+        client.delete_registered_model_alias(UNPROMOTED, "released")
+    assert (service.model.alias, service.model.version) == ("released", 1)
+    assert "Asking again" in caplog.text
+
 def test_the_environment_can_pick_the_candidate(trained, monkeypatch):
     monkeypatch.setenv("MLFLOW_TRACKING_URI", trained[0])
     monkeypatch.setenv("CORRECTLY_SERVING_MODEL", UNPROMOTED)
