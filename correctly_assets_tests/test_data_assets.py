@@ -113,6 +113,34 @@ def test_bad_workbook_fails_raw_sheet_and_writes_nothing(instance, resources, tm
     assert instance.get_dynamic_partitions("theme") == []
 
 
+
+def test_a_theme_taken_out_of_the_workbook_and_hidden_sheets_are_reported(
+        instance, resources, tmp_path):
+    import openpyxl
+
+    _materialize_head(instance, resources)
+    assert "travel" in instance.get_dynamic_partitions("theme")
+    sheets = sample_sheets()
+    for name in ("theme", "key_expression", "example"):  # every row of the theme goes
+        sheets[name] = [row for row in sheets[name] if row[0] != "travel"]
+    changed = write_workbook(tmp_path / "changed.xlsx", sheets)
+    book = openpyxl.load_workbook(changed)
+    book["style"].sheet_state = "hidden"
+    book.create_sheet("notes")["A1"] = "not part of the layout"
+    book.save(changed)
+    resources["workbook"] = WorkbookResource(path=str(changed))
+
+    result = _materialize_head(instance, resources)
+    metadata = result.asset_materializations_for_node("raw_sheet")[0].metadata
+    assert metadata["removed_themes"].value == ["travel"]
+    assert metadata["hidden_sheets"].value == ["style"]
+    assert metadata["ignored_sheets"].value == ["notes"]
+    assert "travel" not in instance.get_dynamic_partitions("theme")
+    spec_metadata = result.asset_materializations_for_node("yaml_spec")[0].metadata
+    assert spec_metadata["removed_specs"].value == ["travel"]
+    assert not (tmp_path / "artifacts" / "yaml_spec" / "travel.yaml").exists()
+    assert (tmp_path / "artifacts" / "yaml_spec" / "food.yaml").exists()
+
 def test_openai_path_over_http_with_failures(instance, resources):
     _materialize_head(instance, resources)
     with serve_in_thread(latency_s=0.01, failure_rate=0.2, seed=3) as server:
@@ -149,3 +177,59 @@ def test_a_backfill_range_runs_as_one_run_with_one_set_of_rows_per_partition(ins
         counts = {(d, t): store.count_rows(table, date=d, theme=t) for d in days for t in themes}
         assert set(counts.values()) == {6}, (table, counts)
     assert store.count_rows("generated_text") == 6 * len(days) * len(themes)
+
+
+def test_answers_received_before_the_store_failed_are_not_paid_for_again(
+        instance, resources, tmp_path):
+    """The database refuses the rows after every call has been answered (a real PostgreSQL
+    error, raised by a trigger): the retry takes the answers from the journal."""
+    from sqlalchemy import text
+
+    _materialize_head(instance, resources)
+    key = f"{DATE}|travel"
+    dg.materialize(data_assets, selection=["prompt_examples"], partition_key=key,
+                   instance=instance, resources=resources)
+    engine = resources["store"].get_store().engine
+    with engine.begin() as conn:
+        conn.execute(text("""CREATE FUNCTION refuse_rows() RETURNS trigger LANGUAGE plpgsql AS
+            $$ BEGIN RAISE EXCEPTION 'the store is unavailable'; END $$"""))
+        conn.execute(text("CREATE TRIGGER refuse BEFORE INSERT ON generated_text "
+                          "FOR EACH ROW EXECUTE FUNCTION refuse_rows()"))
+    journal = tmp_path / "artifacts" / "generated_texts" / "journal" / DATE / "travel.jsonl"
+
+    def generate():
+        return dg.materialize(data_assets, selection=["generated_texts"], partition_key=key,
+                              instance=instance, resources=resources, raise_on_error=False)
+
+    try:
+        with serve_in_thread(latency_s=0.01, failure_rate=0.2, seed=5) as server:
+            resources["text_generator"] = TextGeneratorResource(
+                openai=OpenAIResource(api_key="test-key", base_url=server.base_url),
+                model="local-test-model", max_concurrency=4)
+            failed = generate()
+            assert not failed.success
+            assert "the store is unavailable" in str(failed.get_step_failure_events()[0]
+                                                     .event_specific_data.error)
+            paid = server.stats.requests - server.stats.failures
+            assert paid == 6 and len(journal.read_text().splitlines()) == 6
+            assert "test-key" not in journal.read_text()
+
+            with engine.begin() as conn:
+                conn.execute(text("DROP TRIGGER refuse ON generated_text"))
+            retried = generate()
+            assert retried.success
+            assert server.stats.requests - server.stats.failures == paid  # nothing asked again
+            metadata = retried.asset_materializations_for_node("generated_texts")[0].metadata
+            assert metadata["answers_from_journal"].value == 6
+            assert metadata["usage_calls"].value == 0
+            texts = resources["store"].get_store().load_generated_texts(DATE, "travel")
+            assert len(texts) == 6 and all(t.accepted for t in texts)
+            assert not journal.exists()  # stored: the journal is done
+
+            # A deliberate re-materialisation asks the model again.
+            assert generate().success
+            assert server.stats.requests - server.stats.failures == paid + 6
+    finally:
+        with engine.begin() as conn:
+            conn.execute(text("DROP TRIGGER IF EXISTS refuse ON generated_text"))
+            conn.execute(text("DROP FUNCTION IF EXISTS refuse_rows()"))

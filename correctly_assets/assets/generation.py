@@ -1,13 +1,16 @@
 """generated_texts: the model's answers per (date, theme), parsed, embedded and stored."""
 
+import contextlib
 from collections import defaultdict
 
 import dagster as dg
 import numpy as np
 
 from ..domain import quality
+from ..domain.answer_journal import AnswerJournal
 from ..partitions import data_backfill_policy, partitions_in_run, theme_date_partitions
 from ..resources.embedder import SentenceEmbedderResource
+from ..resources.files import ArtifactStoreResource
 from ..resources.store import CorrectionStoreResource
 from ..resources.text_generator import TextGeneratorResource
 
@@ -34,11 +37,14 @@ def generated_texts(
     text_generator: TextGeneratorResource,
     embedder: SentenceEmbedderResource,
     store: CorrectionStoreResource,
+    artifacts: ArtifactStoreResource,
 ):  # MaterializeResult: asset checks are outputs, so no annotation
     """Every prompt's answer; an unparseable answer is kept with its rejection reason.
 
     All partitions of a run are answered as one batch (one bound on concurrent calls,
-    one embedding pass) and stored partition by partition.
+    one embedding pass) and stored partition by partition. Each answer is journaled as it
+    arrives until its partition is stored: a retry after a failed store or a crash asks the
+    model only for the prompts without one.
     """
     correction_store = store.get_store()
     prompts_by_partition = {}
@@ -50,18 +56,41 @@ def generated_texts(
         prompts_by_partition[(date, theme)] = prompts
     prompts = [p for batch in prompts_by_partition.values() for p in batch]
 
-    texts, usage = text_generator.generate(context, prompts)
+    journals = {
+        (date, theme): AnswerJournal(
+            artifacts.path("generated_texts", "journal", date) / f"{theme}.jsonl",
+            text_generator.generator)
+        for date, theme in prompts_by_partition}
+    answered = {}
+    for key, journal in journals.items():
+        answered.update(journal.answered(prompts_by_partition[key]))
+    if answered:
+        context.log.info(f"{len(answered)} of {len(prompts)} answers come from the journal of "
+                         "an earlier attempt; asking the model for the rest")
+    with contextlib.ExitStack() as open_journals:
+        for journal in journals.values():
+            open_journals.enter_context(journal)
+        new_texts, usage = text_generator.generate(
+            context, [p for p in prompts if p.prompt_id not in answered],
+            on_answer=lambda prompt, text: journals[(prompt.date, prompt.theme)].record(prompt, text))
+    for key, journal in journals.items():
+        if journal.error:
+            context.log.warning(f"partition {key[0]}|{key[1]}: answers not journaled "
+                                f"({journal.error}); a retry would ask for them again")
+    text_by_id = {t.prompt_id: t for t in new_texts} | answered
+    texts = [text_by_id[p.prompt_id] for p in prompts]
     accepted = [t for t in texts if t.accepted]
     vectors = embedder.embed([t.parsed.after for t in accepted])
-    by_id = dict(zip((t.prompt_id for t in accepted), vectors))
+    vector_by_id = dict(zip((t.prompt_id for t in accepted), vectors))
     texts_by_partition = defaultdict(list)
     for t in texts:
         texts_by_partition[(t.date, t.theme)].append(t)
     stored = 0
     for (date, theme), batch in texts_by_partition.items():
         correction_store.replace_generated_texts(
-            date, theme, batch, [by_id.get(t.prompt_id) for t in batch]
+            date, theme, batch, [vector_by_id.get(t.prompt_id) for t in batch]
         )
+        journals[(date, theme)].discard()
         stored += correction_store.count_rows("generated_text", date=date, theme=theme)
 
     problems = quality.problem_counts(texts)
@@ -74,7 +103,8 @@ def generated_texts(
     # Per partition, as for a single-partition run: across days a theme's texts may recur.
     dup_rates = {
         f"{date}|{theme}": quality.duplicate_rate(
-            np.array([by_id[t.prompt_id] for t in batch if t.prompt_id in by_id]),
+            np.array([vector_by_id[t.prompt_id] for t in batch
+                      if t.prompt_id in vector_by_id]),
             config.near_duplicate_similarity)
         for (date, theme), batch in texts_by_partition.items()
     }
@@ -108,6 +138,7 @@ def generated_texts(
             "partitions": len(prompts_by_partition),
             "accepted": len(accepted),
             "rejected": len(texts) - len(accepted),
+            "answers_from_journal": len(answered),
             "rejections": dg.MetadataValue.json(dict(quality.rejection_counts(texts))),
             **{f"usage_{k}": v for k, v in usage.items()},
         },

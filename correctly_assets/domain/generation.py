@@ -256,16 +256,25 @@ def _answer(prompt: PromptExample, complete: Complete, secrets: tuple[str, ...])
 def generate_texts(
     prompts: list[PromptExample], complete: Complete, max_concurrency: int,
     secrets: Iterable[str] = (),
+    on_answer: Callable[[PromptExample, GeneratedText], None] | None = None,
 ) -> list[GeneratedText]:
     """One GeneratedText per prompt, in prompt order, at most `max_concurrency` calls at once.
-    `secrets` (the API key) are scrubbed from every answer and error kept."""
+    `secrets` (the API key) are scrubbed from every answer and error kept. `on_answer` is
+    called with each answer as it arrives (an AnswerJournal's `record`)."""
     if max_concurrency < 1:
         raise ValueError(f"max_concurrency must be at least 1, got {max_concurrency}")
     if not prompts:
         return []
     secrets = tuple(secrets)
+
+    def answer(prompt: PromptExample) -> GeneratedText:
+        text = _answer(prompt, complete, secrets)
+        if on_answer is not None:
+            on_answer(prompt, text)
+        return text
+
     with ThreadPoolExecutor(max_workers=min(max_concurrency, len(prompts))) as pool:
-        return list(pool.map(lambda p: _answer(p, complete, secrets), prompts))
+        return list(pool.map(answer, prompts))
 
 
 def is_failed_request(text: GeneratedText) -> bool:

@@ -66,6 +66,10 @@ class Workbook(_Record):
     key_expressions: tuple[KeyExpression, ...]
     instruction_prompts: tuple[InstructionPrompt, ...]
     examples: tuple[ExampleSentence, ...]
+    # Read as data all the same, but easy to miss in Excel: reported, not refused.
+    hidden_sheets: tuple[str, ...] = ()
+    # Sheets outside the layout: not read.
+    ignored_sheets: tuple[str, ...] = ()
 
     @property
     def theme_names(self) -> list[str]:

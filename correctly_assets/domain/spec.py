@@ -77,3 +77,11 @@ def write_specs(specs: dict[str, ThemeSpec], directory: str | Path) -> list[Path
             raise
         paths.append(target)
     return paths
+
+
+def remove_stale_specs(specs: dict[str, ThemeSpec], directory: str | Path) -> list[str]:
+    """Delete the spec of every theme no longer in the workbook; the themes removed."""
+    removed = sorted(path.stem for path in Path(directory).glob("*.yaml") if path.stem not in specs)
+    for name in removed:
+        (Path(directory) / f"{name}.yaml").unlink(missing_ok=True)
+    return removed

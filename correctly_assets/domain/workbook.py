@@ -115,10 +115,12 @@ def read_workbook(path: str | Path) -> Workbook:
         order = list(SHEETS)
         problems.sort(key=lambda p: (order.index(p.sheet) if p.sheet in order else -1, p.row or 0))
         raise WorkbookError(path, problems)
-    return Workbook(**{
-        layout.field: tuple(layout.record(**row.values) for row in sheets[name].rows)
-        for name, layout in SHEETS.items()
-    })
+    return Workbook(
+        **{layout.field: tuple(layout.record(**row.values) for row in sheets[name].rows)
+           for name, layout in SHEETS.items()},
+        hidden_sheets=tuple(name for name in SHEETS if book[name].sheet_state != "visible"),
+        ignored_sheets=tuple(name for name in book.sheetnames if name not in SHEETS),
+    )
 
 
 def workbook_to_dataframes(workbook: Workbook) -> dict[str, pd.DataFrame]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Optional
 
 import dagster as dg
@@ -58,14 +59,26 @@ class TextGeneratorResource(dg.ConfigurableResource):
             http_client=deadline_http_client(self.timeout_s),
         )
 
+    @property
+    def generator(self) -> str:
+        """What answers: the model and the settings that shape its answers (an
+        AnswerJournal keeps an answer only for the same generator)."""
+        if self.openai is None:
+            return OFFLINE_MODEL
+        return (f"{self.openai.base_url or 'openai'}|{self.model}|{self.temperature}"
+                f"|{self.max_tokens}")
+
     def generate(
-        self, context: dg.AssetExecutionContext, prompts: list[PromptExample]
+        self, context: dg.AssetExecutionContext, prompts: list[PromptExample],
+        on_answer: Optional[Callable[[PromptExample, GeneratedText], None]] = None,
     ) -> tuple[list[GeneratedText], dict]:
-        """The answers, and a usage summary to record as the asset's metadata."""
+        """The answers, and a usage summary to record as the asset's metadata. `on_answer`
+        gets each answer as it arrives."""
         if self.openai is None:
             context.log.info(f"Answering {len(prompts)} prompts with the offline generator")
             # CPU-bound: more threads would only contend for the interpreter lock.
-            texts = generate_texts(prompts, offline_complete, max_concurrency=1)
+            texts = generate_texts(prompts, offline_complete, max_concurrency=1,
+                                   on_answer=on_answer)
             return texts, {**usage_summary(texts), "model": OFFLINE_MODEL, "mode": "offline"}
         context.log.info(
             f"Answering {len(prompts)} prompts with {self.model}, "
@@ -77,5 +90,5 @@ class TextGeneratorResource(dg.ConfigurableResource):
                                           max_tokens=self.max_tokens,
                                           call_deadline_s=self.call_deadline_s)
             texts = generate_texts(prompts, complete, self.max_concurrency,
-                                   secrets=(self.openai.api_key,))
+                                   secrets=(self.openai.api_key,), on_answer=on_answer)
         return texts, {**usage_summary(texts), "model": self.model, "mode": "openai"}
