@@ -18,12 +18,15 @@ import argparse
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from contextlib import contextmanager
+from pathlib import Path
 
 import httpx
 import openai
 
+from correctly_assets.domain.answer_journal import AnswerJournal
 from correctly_assets.domain.generation import (
     deadline_http_client,
     generate_texts,
@@ -93,9 +96,12 @@ def timed_run(prompts: list[PromptExample], root: str, concurrency: int,
                                   max_retries=resource.max_retries,
                                   call_deadline_s=resource.call_deadline_s)
     failures_before = server_stats(root)["failures"]
-    start = time.perf_counter()
-    texts = generate_texts(prompts, complete, concurrency)
-    seconds = time.perf_counter() - start
+    with tempfile.TemporaryDirectory() as directory:
+        # As generated_texts does: each answer journaled as it arrives.
+        journal = AnswerJournal(Path(directory) / "journal.jsonl", "local")
+        start = time.perf_counter()
+        texts = generate_texts(prompts, complete, concurrency, on_answer=journal.record)
+        seconds = time.perf_counter() - start
     client.close()
     return seconds, texts, server_stats(root)["failures"] - failures_before
 

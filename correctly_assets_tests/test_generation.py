@@ -271,11 +271,10 @@ def test_the_answer_journal_keeps_answers_for_the_same_prompt_and_generator(tmp_
     from correctly_assets.domain.answer_journal import AnswerJournal
 
     path = tmp_path / "journal" / "travel.jsonl"
-    with AnswerJournal(path, "model-a") as journal:
-        texts = generate_texts(PROMPTS, offline_complete, 2, on_answer=journal.record)
+    journal = AnswerJournal(path, "model-a")
+    texts = generate_texts(PROMPTS, offline_complete, 2, on_answer=journal.record)
     failed = texts[0].model_copy(update={"parsed": None, "rejection_reason": "request failed: x"})
-    with AnswerJournal(path, "model-a") as journal:
-        journal.record(PROMPTS[0], failed)  # a failed call is asked again, never kept
+    journal.record(PROMPTS[0], failed)  # a failed call is asked again, never kept
     with path.open("a") as torn:
         torn.write('{"digest": "abc", "text": {"prompt_')  # a crash mid-line
     assert AnswerJournal(path, "model-a").answered(PROMPTS) == {t.prompt_id: t for t in texts}
@@ -292,7 +291,7 @@ def test_an_answer_journal_that_cannot_write_never_fails_the_batch(tmp_path):
 
     blocked = tmp_path / "a-file"
     blocked.write_text("")
-    with AnswerJournal(blocked / "travel.jsonl", "model-a") as journal:
-        texts = generate_texts(PROMPTS, offline_complete, 2, on_answer=journal.record)
+    journal = AnswerJournal(blocked / "travel.jsonl", "model-a")
+    texts = generate_texts(PROMPTS, offline_complete, 2, on_answer=journal.record)
     assert all(t.accepted for t in texts) and len(texts) == len(PROMPTS)
     assert isinstance(journal.error, OSError)

@@ -1,6 +1,5 @@
 """generated_texts: the model's answers per (date, theme), parsed, embedded and stored."""
 
-import contextlib
 from collections import defaultdict
 
 import dagster as dg
@@ -67,12 +66,9 @@ def generated_texts(
     if answered:
         context.log.info(f"{len(answered)} of {len(prompts)} answers come from the journal of "
                          "an earlier attempt; asking the model for the rest")
-    with contextlib.ExitStack() as open_journals:
-        for journal in journals.values():
-            open_journals.enter_context(journal)
-        new_texts, usage = text_generator.generate(
-            context, [p for p in prompts if p.prompt_id not in answered],
-            on_answer=lambda prompt, text: journals[(prompt.date, prompt.theme)].record(prompt, text))
+    new_texts, usage = text_generator.generate(
+        context, [p for p in prompts if p.prompt_id not in answered],
+        on_answer=lambda prompt, text: journals[(prompt.date, prompt.theme)].record(prompt, text))
     for key, journal in journals.items():
         if journal.error:
             context.log.warning(f"partition {key[0]}|{key[1]}: answers not journaled "

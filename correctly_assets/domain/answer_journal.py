@@ -27,24 +27,13 @@ def _prompt_digest(prompt: PromptExample, generator: str) -> str:
 
 
 class AnswerJournal:
-    """One partition's answers from `generator` (the model's name and settings), at `path`.
-    Use it as a context manager around the calls: it keeps its file open while they run."""
+    """One partition's answers from `generator` (the model's name and settings), at `path`."""
 
     def __init__(self, path: Path, generator: str):
         self.path = Path(path)
         self.generator = generator
         self.error: OSError | None = None  # the first write that failed; answers go on
         self._lock = threading.Lock()
-        self._file = None
-
-    def __enter__(self) -> AnswerJournal:
-        return self
-
-    def __exit__(self, *exc) -> None:
-        with self._lock:
-            if self._file is not None:
-                self._file.close()
-                self._file = None
 
     def answered(self, prompts: list[PromptExample]) -> dict[str, GeneratedText]:
         """Answers already journaled for these prompts, by prompt id."""
@@ -71,16 +60,15 @@ class AnswerJournal:
             return
         line = json.dumps({"digest": _prompt_digest(prompt, self.generator),
                            "text": text.model_dump(mode="json")}, ensure_ascii=False)
+        # Opened for each line, not held: a backfill run journals hundreds of partitions at
+        # once, and an open file each could exhaust the process's descriptors.
         with self._lock:
             try:
-                if self._file is None:
-                    self.path.parent.mkdir(parents=True, exist_ok=True)
-                    self._file = self.path.open("a", encoding="utf-8")
-                self._file.write(line + "\n")
-                self._file.flush()
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                with self.path.open("a", encoding="utf-8") as journal:
+                    journal.write(line + "\n")
             except OSError as err:
                 self.error = self.error or err
 
     def discard(self) -> None:
-        self.__exit__()
         self.path.unlink(missing_ok=True)
