@@ -14,7 +14,6 @@ from __future__ import annotations
 import json
 import os
 import secrets
-import shutil
 import subprocess
 import sys
 import time
@@ -117,9 +116,6 @@ _EVENTS = """query($id: ID!) { runOrError(runId: $id) { ... on Run { eventConnec
     ... on ExecutionStepFailureEvent { error { message } }
     ... on LogsCapturedEvent { fileKey stepKeys } } } } } }"""
 _LOGS = """query($key: [String!]!) { capturedLogs(logKey: $key) { stdout stderr } }"""
-_PARTITION_SET_BACKFILL = """mutation($params: LaunchBackfillParams!) {
-  launchPartitionBackfill(backfillParams: $params) {
-    __typename ... on LaunchBackfillSuccess { backfillId } ... on Error { message } } }"""
 
 
 def _free_ports() -> dict[str, int]:
@@ -232,18 +228,9 @@ def test_job_backfill_of_a_subset_writes_exactly_it_or_fails_loudly(deployment, 
     before = {f"{d}|{t}" for (_, d, t) in deployment.rows_by_partition()}
     keys = [f"{day}|{theme}" for day in ("2026-06-10", "2026-06-11") for theme in themes[3:6]]
     keys.append(f"2026-06-13|{themes[0]}")
-    [repository] = deployment.graphql.execute("""{ repositoriesOrError { ... on RepositoryConnection {
-        nodes { name location { name } } } } }""")["repositoriesOrError"]["nodes"]
-    params = {"selector": {"partitionSetName": "daily_data_job_partition_set",
-                           "repositorySelector": {
-                               "repositoryName": repository["name"],
-                               "repositoryLocationName": repository["location"]["name"]}},
-              "partitionNames": keys, "fromFailure": False}
     started = time.perf_counter()
-    launched = deployment.graphql.execute(_PARTITION_SET_BACKFILL, {"params": params})
-    launched = launched["launchPartitionBackfill"]
-    assert launched["__typename"] == "LaunchBackfillSuccess", launched
-    state = deployment.graphql.wait_for_backfill(launched["backfillId"], timeout_s=900)
+    backfill_id = deployment.graphql.launch_job_backfill("daily_data_job", keys)
+    state = deployment.graphql.wait_for_backfill(backfill_id, timeout_s=900)
     figure(f"job backfill, {len(keys)} partitions in {len(state['runs'])} run(s)",
            time.perf_counter() - started)
     succeeded = [r["id"] for r in state["runs"] if r["status"] == "SUCCESS"]

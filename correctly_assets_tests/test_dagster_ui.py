@@ -190,8 +190,6 @@ def test_launch_a_run_and_backfill_8_themes_by_30_days(dagster_ui, browser, tmp_
         shutil.copy(shot, README_SCREENSHOT)
 
 
-_LAUNCH = """mutation($params: LaunchBackfillParams!) { launchPartitionBackfill(backfillParams: $params) {
-  __typename ... on LaunchBackfillSuccess { backfillId } ... on Error { message } } }"""
 _RUN = """query($id: ID!) { runOrError(runId: $id) { ... on Run { status
   eventConnection(afterCursor: null) { events { __typename
     ... on ExecutionStepFailureEvent { error { message } } } } } } }"""
@@ -218,16 +216,8 @@ def test_job_and_asset_backfills_of_a_subset_write_exactly_it_or_fail_loudly(dag
     # The job backfill (the job page's "Launch backfill"): Dagster tags its ranged runs with
     # one partition's keys; each run whose range holds other partitions fails saying so and
     # writes nothing (a run whose range is that one partition is right, and runs).
-    [repository] = graphql.execute("""{ repositoriesOrError { ... on RepositoryConnection {
-        nodes { name location { name } } } } }""")["repositoriesOrError"]["nodes"]
-    params = {"selector": {"partitionSetName": "daily_data_job_partition_set",
-                           "repositorySelector": {
-                               "repositoryName": repository["name"],
-                               "repositoryLocationName": repository["location"]["name"]}},
-              "partitionNames": keys, "fromFailure": False}
-    launched = graphql.execute(_LAUNCH, {"params": params})["launchPartitionBackfill"]
-    assert launched["__typename"] == "LaunchBackfillSuccess", launched
-    job_backfill = graphql.wait_for_backfill(launched["backfillId"], timeout_s=600)
+    backfill_id = graphql.launch_job_backfill("daily_data_job", keys)
+    job_backfill = graphql.wait_for_backfill(backfill_id, timeout_s=600)
     assert job_backfill["status"] != "COMPLETED_SUCCESS"
     failed = [r for r in job_backfill["runs"] if r["status"] == "FAILURE"]
     succeeded = len(job_backfill["runs"]) - len(failed)
