@@ -81,7 +81,7 @@ def write_specs(specs: dict[str, ThemeSpec], directory: str | Path) -> list[Path
 
 def remove_stale_specs(specs: dict[str, ThemeSpec], directory: str | Path) -> list[str]:
     """Delete the spec of every theme no longer in the workbook; the themes removed."""
-    removed = sorted(path.stem for path in Path(directory).glob("*.yaml") if path.stem not in specs)
-    for name in removed:
-        (Path(directory) / f"{name}.yaml").unlink(missing_ok=True)
-    return removed
+    stale = sorted(path for path in Path(directory).glob("*.yaml") if path.stem not in specs)
+    for path in stale:
+        path.unlink(missing_ok=True)
+    return [path.stem for path in stale]
