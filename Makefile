@@ -3,7 +3,7 @@ export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
 DATE ?= $(shell date -u +%F)
 VENV := .venv/bin
 
-.PHONY: setup demo test test-deploy dev serve screenshot bench-generation bench-backfill bench-serving bench-training
+.PHONY: setup demo test test-deploy dev serve screenshot bench-generation bench-backfill bench-serving bench-training bench-demo-model
 
 setup:
 	bash scripts/setup.sh
@@ -33,6 +33,9 @@ bench-backfill:
 
 bench-serving:
 	$(VENV)/python benchmarks/serving.py
+
+bench-demo-model:
+	$(VENV)/python benchmarks/demo_model.py
 
 # On a CUDA machine with a CUDA build of torch (see README, "Benchmarks").
 bench-training:
