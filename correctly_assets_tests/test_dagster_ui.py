@@ -25,10 +25,10 @@ ASSETS = sorted({a for edge in LINEAGE for a in edge})
 # The screenshot in the README; CORRECTLY_UPDATE_SCREENSHOT=1 rewrites it.
 README_SCREENSHOT = Path(__file__).parents[1] / "docs" / "asset-lineage.png"
 
-pytestmark = pytest.mark.skipif(
+pytestmark = [pytest.mark.ui, pytest.mark.skipif(
     not (os.path.exists(CHROMIUM) and os.path.exists(CHROMEDRIVER)),
     reason="needs Debian's chromium and chromium-driver (make setup installs them as root)",
-)
+)]
 
 
 @pytest.fixture(scope="module")

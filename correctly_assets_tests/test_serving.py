@@ -9,7 +9,7 @@ import pytest
 from fastapi.testclient import TestClient
 from mlflow import MlflowClient
 
-from correctly_assets.assets.evaluation import RegistryConfig, registered_model
+from correctly_assets.defs.model.evaluation import RegistryConfig, registered_model
 from correctly_assets.domain.chat_format import parse_reply
 from correctly_assets.partitions import daily_partitions
 from correctly_assets.resources.tracking import mlflow_resource

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import dagster as dg
 
-from .domain.workbook import WorkbookError, read_workbook
-from .partitions import daily_partitions, theme_date_partitions, theme_partitions
-from .resources.files import WorkbookResource
+from ..domain.workbook import WorkbookError, read_workbook
+from ..partitions import daily_partitions, theme_date_partitions, theme_partitions
+from ..resources.files import WorkbookResource
 
 workbook_job = dg.define_asset_job("workbook_job", selection=["raw_sheet", "yaml_spec"])
 daily_data_job = dg.define_asset_job(

@@ -7,16 +7,16 @@ from typing import Optional
 
 import dagster as dg
 
-from ..automation_conditions import MODEL_FOLLOWS_SPLITS
-from ..domain.chat_format import write_chats
-from ..domain.splitting import TRAIN, VALIDATION
-from ..gpu_launch import TRAINING_OP_TAGS
-from ..partitions import daily_partitions
-from ..resources.files import ArtifactStoreResource
-from ..resources.store import CorrectionStoreResource
-from ..resources.tracking import MLFLOW_HOOKS, MlFlow, dagster_run_mlflow_id
-from ..training import TrainingConfig, run_training
-from ..training.sft import MODEL_DIR
+from ...automation_conditions import MODEL_FOLLOWS_SPLITS
+from ...domain.chat_format import write_chats
+from ...domain.splitting import TRAIN, VALIDATION
+from ...gpu_launch import TRAINING_OP_TAGS
+from ...partitions import daily_partitions
+from ...resources.files import ArtifactStoreResource
+from ...resources.store import CorrectionStoreResource
+from ...resources.tracking import MLFLOW_HOOKS, MlFlow, dagster_run_mlflow_id
+from ...training import TrainingConfig, run_training
+from ...training.sft import MODEL_DIR
 
 
 # The production deployment names its base model here (docker/compose.yaml, the Helm

@@ -5,14 +5,14 @@ from typing import Literal
 import dagster as dg
 import numpy as np
 
-from ..automation_conditions import SPLIT_FOLLOWS_TEXTS
-from ..domain import quality
-from ..domain.chat_format import write_chats
-from ..domain.splitting import TRAIN, VALIDATION, split_texts
-from ..partitions import data_backfill_policy, partitions_in_run, theme_date_partitions
-from ..store.schema import EMBEDDING_DIMENSIONS
-from ..resources.files import ArtifactStoreResource
-from ..resources.store import CorrectionStoreResource
+from ...automation_conditions import SPLIT_FOLLOWS_TEXTS
+from ...domain import quality
+from ...domain.chat_format import write_chats
+from ...domain.splitting import TRAIN, VALIDATION, split_texts
+from ...partitions import data_backfill_policy, partitions_in_run, theme_date_partitions
+from ...store.schema import EMBEDDING_DIMENSIONS
+from ...resources.files import ArtifactStoreResource
+from ...resources.store import CorrectionStoreResource
 
 
 class SplitConfig(dg.Config):

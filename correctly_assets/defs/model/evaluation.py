@@ -10,17 +10,17 @@ from typing import Optional
 import dagster as dg
 from mlflow.exceptions import MlflowException
 
-from ..automation_conditions import EVALUATION_FOLLOWS_MODEL, REGISTRY_FOLLOWS_EVALUATION
-from ..domain.chat_format import learner_text, parse_reply
-from ..domain.promotion import promotion_decision, versions_to_archive
-from ..domain.splitting import VALIDATION
-from ..evaluation.corrector import Corrector
-from ..evaluation.jfleg import JFLEG_DIR_ENV, detokenise, load_jfleg, tokenise
-from ..evaluation.report import BASELINE, MODEL, evaluate_corrections, plot_loss_curve, plot_per_error_type
-from ..partitions import daily_partitions
-from ..resources.files import ArtifactStoreResource
-from ..resources.store import CorrectionStoreResource
-from ..resources.tracking import MLFLOW_HOOKS, MlFlow
+from ...automation_conditions import EVALUATION_FOLLOWS_MODEL, REGISTRY_FOLLOWS_EVALUATION
+from ...domain.chat_format import learner_text, parse_reply
+from ...domain.promotion import promotion_decision, versions_to_archive
+from ...domain.splitting import VALIDATION
+from ...evaluation.corrector import Corrector
+from ...evaluation.jfleg import JFLEG_DIR_ENV, detokenise, load_jfleg, tokenise
+from ...evaluation.report import BASELINE, MODEL, evaluate_corrections, plot_loss_curve, plot_per_error_type
+from ...partitions import daily_partitions
+from ...resources.files import ArtifactStoreResource
+from ...resources.store import CorrectionStoreResource
+from ...resources.tracking import MLFLOW_HOOKS, MlFlow
 
 
 class EvaluationConfig(dg.Config):

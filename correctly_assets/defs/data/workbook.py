@@ -2,12 +2,12 @@
 
 import dagster as dg
 
-from ..domain.models import ThemeSpec, Workbook
-from ..domain.spec import build_theme_specs, remove_stale_specs, write_specs
-from ..domain.workbook import read_workbook, workbook_to_dataframes
-from ..partitions import theme_partitions
-from ..resources.files import ArtifactStoreResource, WorkbookResource
-from ..resources.store import CorrectionStoreResource
+from ...domain.models import ThemeSpec, Workbook
+from ...domain.spec import build_theme_specs, remove_stale_specs, write_specs
+from ...domain.workbook import read_workbook, workbook_to_dataframes
+from ...partitions import theme_partitions
+from ...resources.files import ArtifactStoreResource, WorkbookResource
+from ...resources.store import CorrectionStoreResource
 
 
 @dg.asset(group_name="data", kinds={"excel", "postgres"})

@@ -5,13 +5,13 @@ from collections import defaultdict
 import dagster as dg
 import numpy as np
 
-from ..domain import quality
-from ..domain.answer_journal import AnswerJournal
-from ..partitions import data_backfill_policy, partitions_in_run, theme_date_partitions
-from ..resources.embedder import SentenceEmbedderResource
-from ..resources.files import ArtifactStoreResource
-from ..resources.store import CorrectionStoreResource
-from ..resources.text_generator import TextGeneratorResource
+from ...domain import quality
+from ...domain.answer_journal import AnswerJournal
+from ...partitions import data_backfill_policy, partitions_in_run, theme_date_partitions
+from ...resources.embedder import SentenceEmbedderResource
+from ...resources.files import ArtifactStoreResource
+from ...resources.store import CorrectionStoreResource
+from ...resources.text_generator import TextGeneratorResource
 
 CHECKS = ["schema", "no_empty_or_unchanged_corrections", "no_hangul_in_corrections", "duplicate_rate"]
 

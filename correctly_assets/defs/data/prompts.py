@@ -4,11 +4,11 @@ from typing import Literal
 
 import dagster as dg
 
-from ..domain.models import ThemeSpec
-from ..domain.prompts import render_prompts
-from ..partitions import data_backfill_policy, partitions_in_run, theme_date_partitions
-from ..resources.store import CorrectionStoreResource
-from ..resources.text_generator import TextGeneratorResource
+from ...domain.models import ThemeSpec
+from ...domain.prompts import render_prompts
+from ...partitions import data_backfill_policy, partitions_in_run, theme_date_partitions
+from ...resources.store import CorrectionStoreResource
+from ...resources.text_generator import TextGeneratorResource
 
 
 class PromptConfig(dg.Config):
