@@ -29,9 +29,11 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 from correctly_assets.backfill import DagsterGraphQL, partition_keys, run_backfill
-from correctly_assets.local_dagster import dagster_dev
 from correctly_assets.partitions import PARTITIONS_PER_RUN_ENV
 from correctly_assets.store import CorrectionStore, embedded_database_url
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the test helpers, not installed
+from correctly_assets_tests.support.local_dagster import dagster_dev  # noqa: E402
 
 TARGET_SPEED_UP = 10.0
 START = dt.date(2026, 1, 1)

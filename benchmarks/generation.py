@@ -50,8 +50,9 @@ def local_server(latency: float, failure_rate: float):
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     server = subprocess.Popen(
-        [sys.executable, "-m", "correctly_assets.local_llm_server", "--port", str(port),
+        [sys.executable, "-m", "correctly_assets_tests.support.local_llm_server", "--port", str(port),
          "--latency", str(latency), "--failure-rate", str(failure_rate)],
+        cwd=Path(__file__).resolve().parents[1],  # the test helpers are not installed
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )
     root = f"http://127.0.0.1:{port}"

@@ -24,7 +24,7 @@ import pytest
 from dagster_graphql import DagsterGraphQLClient
 
 from correctly_assets.backfill import DagsterGraphQL
-from correctly_assets.local_dagster import free_port
+from correctly_assets_tests.support.local_dagster import free_port
 
 pytestmark = pytest.mark.deploy
 

@@ -9,7 +9,7 @@ from dagster_openai import OpenAIResource
 
 from correctly_assets.definitions import data_assets
 from correctly_assets.domain.sample_workbook import sample_sheets, write_workbook
-from correctly_assets.local_llm_server import serve_in_thread
+from correctly_assets_tests.support.local_llm_server import serve_in_thread
 from correctly_assets.resources.embedder import SentenceEmbedderResource
 from correctly_assets.resources.files import ArtifactStoreResource, WorkbookResource
 from correctly_assets.resources.store import CorrectionStoreResource

@@ -23,7 +23,7 @@ from correctly_assets.domain.generation import (
     usage_summary,
 )
 from correctly_assets.domain.prompts import render_prompts
-from correctly_assets.local_llm_server import serve_in_thread
+from correctly_assets_tests.support.local_llm_server import serve_in_thread
 from correctly_assets.resources.text_generator import TextGeneratorResource
 from correctly_assets_tests.test_prompts import SPEC
 
@@ -167,7 +167,7 @@ def _hostile_server():
     from starlette.responses import HTMLResponse, JSONResponse, StreamingResponse
     from starlette.routing import Route
 
-    from correctly_assets.local_llm_server import _answer_for, _free_port
+    from correctly_assets_tests.support.local_llm_server import _answer_for, _free_port
 
     async def chat(request):
         body = await request.json()

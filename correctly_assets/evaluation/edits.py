@@ -1,7 +1,7 @@
 """Edit-level precision, recall and F0.5, overall and per ERRANT error type.
 
-Edits are extracted with ERRANT (source -> hypothesis, source -> reference) and compared as
-errant_compare does by default (span-based correction): an edit is a true positive when the
+Edits are extracted with ERRANT (source -> hypothesis, source -> reference) and compared by
+errant_compare's own functions (compareEdits, computeFScore, merge_dict), by default (span-based correction): an edit is a true positive when the
 reference has the same (start, end, correction); a true positive counts under the reference's
 error type. UNK edits (spans ERRANT cannot correct) are left out, also as errant_compare does.
 With several references, each sentence is scored against the reference that maximises the
@@ -72,34 +72,13 @@ def _edit_dict(source_doc: Any, corrected_doc: Any, match_type: bool) -> dict[Ed
     return edits
 
 
-def _compare(hyp_edits: dict[EditKey, list[str]], ref_edits: dict[EditKey, list[str]]):
-    by_type: dict[str, list[int]] = {}
-    tp = fp = fn = 0
-    for key, types in hyp_edits.items():
-        if key in ref_edits:
-            for error_type in ref_edits[key]:
-                tp += 1
-                by_type.setdefault(error_type, [0, 0, 0])[0] += 1
-        else:
-            for error_type in types:
-                fp += 1
-                by_type.setdefault(error_type, [0, 0, 0])[1] += 1
-    for key, types in ref_edits.items():
-        if key not in hyp_edits:
-            for error_type in types:
-                fn += 1
-                by_type.setdefault(error_type, [0, 0, 0])[2] += 1
-    return tp, fp, fn, by_type
-
-
 def _accumulate(total: dict[str, Any], tp: int, fp: int, fn: int, by_type: dict[str, list[int]]) -> None:
+    from errant.commands.compare_m2 import merge_dict
+
     total["tp"] += tp
     total["fp"] += fp
     total["fn"] += fn
-    for error_type, counts in by_type.items():
-        running = total["by_type"].setdefault(error_type, [0, 0, 0])
-        for k in range(3):
-            running[k] += counts[k]
+    merge_dict(total["by_type"], {error_type: list(counts) for error_type, counts in by_type.items()})
 
 
 def edit_scores_by_system(
@@ -131,6 +110,8 @@ def edit_scores_by_system(
         [_edit_dict(docs[source], docs[ref], match_type) for ref in refs] for source, refs in zip(sources, references)
     ]
 
+    from errant.commands.compare_m2 import compareEdits, computeFScore
+
     results = {}
     for name, hypotheses in systems.items():
         total: dict[str, Any] = {"tp": 0, "fp": 0, "fn": 0, "by_type": {}}
@@ -138,11 +119,12 @@ def edit_scores_by_system(
             hyp_edits = _edit_dict(docs[source], docs[hypothesis], match_type)
             best = None
             for ref_edits in ref_edit_dicts:
-                tp, fp, fn, by_type = _compare(hyp_edits, ref_edits)
-                running_f = prf(total["tp"] + tp, total["fp"] + fp, total["fn"] + fn)["f0_5"]
-                # errant_compare's order, on F rounded to 4 places as it rounds: higher F, then
-                # more TP, fewer FP, fewer FN.
-                rank = (round(running_f, 4), tp, -fp, -fn)
+                tp, fp, fn, by_type = compareEdits(hyp_edits, ref_edits)
+                _, _, running_f = computeFScore(total["tp"] + tp, total["fp"] + fp,
+                                                total["fn"] + fn, BETA)
+                # errant_compare's choice of reference: higher running F (rounded to 4 places,
+                # as it rounds), then more TP, fewer FP, fewer FN.
+                rank = (running_f, tp, -fp, -fn)
                 if best is None or rank > best[0]:
                     best = (rank, tp, fp, fn, by_type)
             _accumulate(total, *best[1:])

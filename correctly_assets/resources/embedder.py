@@ -7,7 +7,8 @@ import threading
 import dagster as dg
 import numpy as np
 
-EMBEDDING_DIMENSIONS = 384
+from ..store.schema import EMBEDDING_DIMENSIONS
+
 
 # Loading takes seconds; one model per device and process, shared by every resource instance.
 _MODELS: dict[str, object] = {}

@@ -1,4 +1,11 @@
-"""What one supervised fine-tuning run needs; every field is also a command-line flag."""
+"""What one supervised fine-tuning run needs, declared once.
+
+`TrainingSettings` are the choices a person makes (base model, LoRA, steps, batch, ...):
+the CLI's flags (`python -m correctly_assets.training`, read by transformers'
+HfArgumentParser), and the `fine_tuned_model` asset's run config in the Dagster UI, which
+is built from these fields. `TrainingConfig` adds what the caller wires in: files, output
+directory and MLflow run.
+"""
 
 from __future__ import annotations
 
@@ -13,25 +20,18 @@ FULL_LEARNING_RATE = 2e-5
 ATTN_IMPLEMENTATIONS = ("sdpa", "eager", "flex_attention", "flash_attention_2", "varlen")
 
 
-@dataclass
-class TrainingConfig:
-    train_file: str = field(metadata={"help": "JSONL of chats, one {'messages': [...]} a line"})
-    output_dir: str = field(
-        metadata={"help": "checkpoints/, model/ and the MLflow run id go here; rerun to resume"}
-    )
-    validation_file: Optional[str] = field(
-        default=None, metadata={"help": "JSONL of chats for eval_loss; none: no evaluation"}
-    )
+@dataclass(kw_only=True)
+class TrainingSettings:
     base_model: str = field(
         default="", metadata={"help": "hub name or local path; empty: a tiny model built locally"}
     )
     use_lora: bool = field(default=False, metadata={"help": "train LoRA adapters, merged at the end"})
-    lora_r: int = 16
-    lora_alpha: int = 32
-    epochs: float = 1.0
+    lora_r: int = field(default=16, metadata={"help": "LoRA rank"})
+    lora_alpha: int = field(default=32, metadata={"help": "LoRA scaling numerator"})
+    epochs: float = field(default=1.0, metadata={"help": "passes over the train file"})
     max_steps: int = field(default=-1, metadata={"help": "overrides epochs when positive"})
-    per_device_batch_size: int = 8
-    gradient_accumulation_steps: int = 1
+    per_device_batch_size: int = field(default=8, metadata={"help": "chats (or packed rows) per step"})
+    gradient_accumulation_steps: int = field(default=1, metadata={"help": "batches per optimiser step"})
     learning_rate: Optional[float] = field(
         default=None,
         metadata={"help": f"none: {TINY_LEARNING_RATE} for the tiny model, "
@@ -59,26 +59,14 @@ class TrainingConfig:
     assistant_only_loss: bool = field(
         default=True, metadata={"help": "loss on the assistant's reply only"}
     )
-    bf16: Optional[bool] = field(default=None, metadata={"help": "none: on when a bf16-capable CUDA device is present"})
-    save_steps: int = 50
-    logging_steps: int = 5
-    eval_steps: int = 50
-    seed: int = 42
-    mlflow_tracking_uri: Optional[str] = field(
-        default=None,
-        metadata={"help": "none: $MLFLOW_TRACKING_URI, else sqlite:///<output_dir>/mlflow.db"},
-    )
-    mlflow_experiment: str = "correctly"
-    mlflow_parent_run_id: Optional[str] = field(
-        default=None,
-        metadata={"help": "a new training run is nested under this run (the orchestrator's)"},
-    )
-    run_name: Optional[str] = None
+    bf16: Optional[bool] = field(
+        default=None, metadata={"help": "none: on when a bf16-capable CUDA device is present"})
+    save_steps: int = field(default=50, metadata={"help": "steps between checkpoints"})
+    logging_steps: int = field(default=5, metadata={"help": "steps between logged metrics"})
+    eval_steps: int = field(default=50, metadata={"help": "steps between validation losses"})
+    seed: int = field(default=42, metadata={"help": "data order and initialisation"})
 
     def __post_init__(self):
-        for name in ("train_file", "output_dir"):
-            if not getattr(self, name):
-                raise ValueError(f"{name} is required")
         positive = ("lora_r", "lora_alpha", "per_device_batch_size", "gradient_accumulation_steps",
                     "max_length", "save_steps", "logging_steps", "eval_steps")
         for name in positive:
@@ -110,3 +98,30 @@ class TrainingConfig:
         if self.uses_tiny_model:
             return TINY_LEARNING_RATE
         return LORA_LEARNING_RATE if self.use_lora else FULL_LEARNING_RATE
+
+
+@dataclass(kw_only=True)
+class TrainingConfig(TrainingSettings):
+    train_file: str = field(metadata={"help": "JSONL of chats, one {'messages': [...]} a line"})
+    output_dir: str = field(
+        metadata={"help": "checkpoints/, model/ and the MLflow run id go here; rerun to resume"}
+    )
+    validation_file: Optional[str] = field(
+        default=None, metadata={"help": "JSONL of chats for eval_loss; none: no evaluation"}
+    )
+    mlflow_tracking_uri: Optional[str] = field(
+        default=None,
+        metadata={"help": "none: $MLFLOW_TRACKING_URI, else sqlite:///<output_dir>/mlflow.db"},
+    )
+    mlflow_experiment: str = field(default="correctly", metadata={"help": "MLflow experiment"})
+    mlflow_parent_run_id: Optional[str] = field(
+        default=None,
+        metadata={"help": "a new training run is nested under this run (the orchestrator's)"},
+    )
+    run_name: Optional[str] = field(default=None, metadata={"help": "MLflow run name"})
+
+    def __post_init__(self):
+        for name in ("train_file", "output_dir"):
+            if not getattr(self, name):
+                raise ValueError(f"{name} is required")
+        super().__post_init__()

@@ -1,11 +1,13 @@
 """fine_tuned_model: SFT with TRL on every theme's train split up to the partition's date."""
 
+import dataclasses
 import os
 import shutil
+import typing
 from collections import Counter
-from typing import Optional
 
 import dagster as dg
+import pydantic
 
 from ...automation_conditions import MODEL_FOLLOWS_SPLITS
 from ...domain.chat_format import write_chats
@@ -16,6 +18,7 @@ from ...resources.files import ArtifactStoreResource
 from ...resources.store import CorrectionStoreResource
 from ...resources.tracking import MLFLOW_HOOKS, MlFlow, dagster_run_mlflow_id
 from ...training import TrainingConfig, run_training
+from ...training.config import TrainingSettings
 from ...training.sft import MODEL_DIR
 
 
@@ -24,22 +27,20 @@ from ...training.sft import MODEL_DIR
 BASE_MODEL_ENV = "CORRECTLY_BASE_MODEL"
 
 
-class FineTuneConfig(dg.Config):
-    # A hub name or local path; empty: $CORRECTLY_BASE_MODEL, and when that is unset too,
-    # the tiny model built locally (the offline default).
-    base_model: str = ""
-    use_lora: bool = False
-    epochs: float = 1.0
-    max_steps: int = -1
-    per_device_batch_size: int = 8
-    learning_rate: Optional[float] = None
-    max_length: int = 512
-    packing: bool = False
-    attn_implementation: str = "sdpa"  # "varlen" with packing: per-chat flash attention on CUDA
-    torch_compile: bool = False
-    activation_checkpointing: Optional[bool] = None  # none: on for a base model
-    save_steps: int = 50
-    logging_steps: int = 5
+def _run_config(settings: type) -> type[dg.Config]:
+    """A Dagster run config with one field per settings field (type, default, help), so the
+    training settings are declared once, in training/config.py, for the CLI and the UI."""
+    hints = typing.get_type_hints(settings)
+    fields = {f.name: (hints[f.name], pydantic.Field(default=f.default,
+                                                      description=f.metadata.get("help")))
+              for f in dataclasses.fields(settings)}
+    return pydantic.create_model("FineTuneConfig", __base__=dg.Config, __module__=__name__,
+                                 **fields)
+
+
+# base_model empty: $CORRECTLY_BASE_MODEL, and when that is unset too, the tiny model built
+# locally (the offline default).
+FineTuneConfig = _run_config(TrainingSettings)
 
 
 @dg.asset(

@@ -5,7 +5,7 @@ applied to the prompt's passage. Latency and a share of failing calls (429 with
 Retry-After, 500, 503) are configurable, so the real openai client's retries and our
 concurrency are exercised over real HTTP. It binds 127.0.0.1 only.
 
-    python -m correctly_assets.local_llm_server --port 8001 --latency 0.2 --failure-rate 0.1
+    python -m correctly_assets_tests.support.local_llm_server --port 8001 --latency 0.2 --failure-rate 0.1
 """
 
 from __future__ import annotations
@@ -28,8 +28,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from .domain.offline_generator import generate_offline_answer
-from .domain.prompts import answer_language, extract_passage
+from correctly_assets.domain.offline_generator import generate_offline_answer
+from correctly_assets.domain.prompts import answer_language, extract_passage
 
 MODEL = "local-offline-generator"
 _FAILURES = ((429, "rate limited"), (500, "internal error"), (503, "overloaded"))
