@@ -49,7 +49,6 @@ import dataclasses
 import gc
 import json
 import math
-import random
 import sys
 import tempfile
 import time
@@ -60,13 +59,16 @@ from typing import Any, Optional
 
 import torch
 
-from correctly_assets.domain.chat_format import to_messages
-from correctly_assets.domain.models import CorrectionPoint, Edit, ParsedAnswer
 from correctly_assets.training import TrainingConfig
 from correctly_assets.training.config import FULL_LEARNING_RATE
 from correctly_assets.training.packing import check_packed_attention
 from correctly_assets.training.sft import build_trainer, prepare_model, read_chats
 from correctly_assets.training.tiny_model import build_tokenizer
+
+# Beside this file; the benchmark's parts (run as a script, its directory is on the path).
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from throughput_chats import synthetic_chats  # noqa: E402
+from throughput_measure import PathResult, measure  # noqa: E402
 
 # Qwen2.5-0.5B's shapes; "tiny" runs on a CPU in seconds.
 SHAPES: dict[str, dict[str, Any]] = {
@@ -124,188 +126,6 @@ class BenchmarkConfig:
             raise ValueError("tokens_per_batch must hold the longest chat")
 
 
-# ---------------------------------------------------------------- synthetic chats
-
-_SUBJECTS = ("I", "We", "They", "My friend", "She", "He", "My sister", "Our teacher", "My boss")
-_PLACES = ("school", "the market", "the library", "the office", "the park", "Busan", "a concert")
-# (learner's sentence, corrected sentence, wrong words, right words, explanation)
-_MISTAKES = (
-    ("Yesterday {s} go to {p}.", "Yesterday {s} went to {p}.", "go", "went",
-     "past tense for a finished action"),
-    ("{s} have been to {p} last week.", "{s} went to {p} last week.", "have been", "went",
-     "a finished time takes the simple past"),
-    ("{s} am interesting in music since long time.",
-     "{s} have been interested in music for a long time.", "am interesting",
-     "have been interested", "interested describes the person; a duration takes for"),
-    ("When {s} arrived to {p}, it was very crowd.", "When {s} arrived at {p}, it was very crowded.",
-     "arrived to", "arrived at", "arrive at a place"),
-    ("{s} could not sleep because of the noise of the construction.",
-     "{s} could not sleep because of the construction noise.", "the noise of the construction",
-     "the construction noise", "a noun compound sounds more natural"),
-    ("There was many people in {p}.", "There were many people in {p}.", "was", "were",
-     "the verb agrees with the plural people"),
-    ("{s} discussed about the plan before going to {p}.", "{s} discussed the plan before going to {p}.",
-     "discussed about", "discussed", "discuss takes a direct object"),
-    ("{s} want to become more better at English.", "{s} want to become better at English.",
-     "more better", "better", "better is already comparative"),
-)
-_FILLER = ("and", "then", "we", "talked", "about", "the", "weekend", "for", "a", "while",
-           "because", "it", "was", "really", "fun", "to", "see", "everyone", "again", "there")
-
-
-def _chat(items: list[tuple[str, str, str, str, str]], extra: list[str]) -> dict[str, Any]:
-    before = " ".join(item[0] for item in items)
-    after = " ".join(item[1] for item in items)
-    if extra:
-        tail = " ".join(extra).capitalize() + "."
-        before, after = f"{before} {tail}", f"{after} {tail}"
-    points = tuple(CorrectionPoint(number=i, edits=(Edit(before=item[2], after=item[3]),),
-                                   explanation=item[4])
-                   for i, item in enumerate(items, start=1))
-    answer = ParsedAnswer(before=before, after=after, translation="", points=points)
-    return {"messages": list(to_messages(answer, "en"))}
-
-
-def synthetic_chats(tokenizer, count: int, min_tokens: int, max_tokens: int,
-                    seed: int) -> tuple[list[dict[str, Any]], list[int]]:
-    """`count` chats whose tokenized lengths are drawn uniformly from [min_tokens, max_tokens]
-    (each lands on its target or at most a word above it, clipped to the range), with those lengths."""
-    rng = random.Random(seed)
-
-    def length(chat):
-        return len(tokenizer.apply_chat_template(chat["messages"], tokenize=True,
-                                                 return_dict=True)["input_ids"])
-
-    def smallest(low, high, fits):  # the smallest n in [low, high] with fits(n), else high
-        while low < high:
-            middle = (low + high) // 2
-            low, high = (low, middle) if fits(middle) else (middle + 1, high)
-        return low
-
-    chats, lengths = [], []
-    while len(chats) < count:
-        target = rng.randint(min_tokens, max_tokens)
-        items = []
-        for _ in range(max_tokens // 8):  # more than enough sentences
-            template = rng.choice(_MISTAKES)
-            subject, place = rng.choice(_SUBJECTS), rng.choice(_PLACES)
-            items.append(tuple(part.format(s=subject, p=place) for part in template))
-        extra = [rng.choice(_FILLER) for _ in range(60)]
-        # Whole corrected sentences up to the target, then filler words to reach it.
-        k = smallest(1, len(items), lambda n: length(_chat(items[:n], [])) > target)
-        k = max(1, k - 1)
-        w = smallest(0, len(extra), lambda n: length(_chat(items[:k], extra[:n])) >= target)
-        chat = _chat(items[:k], extra[:w])
-        n = length(chat)
-        if min_tokens <= n <= max_tokens:  # a target below one sentence's length is drawn again
-            chats.append(chat)
-            lengths.append(n)
-    return chats, lengths
-
-
-# ---------------------------------------------------------------- measuring
-
-def model_flops(model, chat_lengths: list[int]) -> tuple[float, float]:
-    """(training FLOPs for chats of these lengths, of which LM head FLOPs), by the formula in
-    the module docstring."""
-    config = model.config
-    embedding = model.get_input_embeddings().weight.numel()
-    lm_head = model.get_output_embeddings().weight.numel()
-    non_embedding = sum(p.numel() for p in model.parameters()) - embedding  # tied: counted once
-    tokens = sum(chat_lengths)
-    attention = 12 * config.num_hidden_layers * config.hidden_size * sum(n * n for n in chat_lengths)
-    return 6 * (non_embedding + lm_head) * tokens + attention, 6 * lm_head * tokens
-
-
-class CountingCollator:
-    """Wraps the trainer's collator to record what each batch holds, in the order the
-    trainer consumes them: chat lengths, labelled tokens, tensor positions (padding included)."""
-
-    def __init__(self, collate):
-        self.collate = collate
-        self.batches: list[tuple[list[int], int, int]] = []
-
-    def __call__(self, examples):
-        batch = self.collate(examples)
-        lengths = [n for e in examples for n in (e.get("seq_lengths") or [len(e["input_ids"])])]
-        labelled = int((batch["labels"][..., 1:] != -100).sum())
-        self.batches.append((lengths, labelled, batch["input_ids"].numel()))
-        return batch
-
-
-def _step_timer(warmup: int, steps: int):
-    from transformers import TrainerCallback
-
-    class StepTimer(TrainerCallback):
-        """Wall time at the end of each optimizer step, after the device has finished it."""
-
-        def __init__(self):
-            self.ends: dict[int, float] = {}
-            self.losses: list[float] = []
-
-        def on_step_end(self, args, state, control, **kwargs):
-            if torch.cuda.is_available():
-                torch.cuda.synchronize()
-            self.ends[state.global_step] = time.perf_counter()
-
-        def on_log(self, args, state, control, logs=None, **kwargs):
-            if logs and "loss" in logs:
-                self.losses.append(float(logs["loss"]))
-
-        def elapsed(self) -> float:
-            return self.ends[warmup + steps] - self.ends[warmup] if warmup else \
-                self.ends[steps] - self.start
-
-        def on_train_begin(self, args, state, control, **kwargs):
-            if torch.cuda.is_available():
-                torch.cuda.synchronize()
-            self.start = time.perf_counter()
-
-    return StepTimer()
-
-
-@dataclass
-class PathResult:
-    name: str
-    tokens_per_s: float
-    mfu: float
-    mfu_lm_head_where_run: float
-    peak_memory_gib: Optional[float]
-    tokens_per_step: float
-    padding: float
-    labelled: float
-    losses: list[float]
-    note: str = ""
-
-
-def _measure(name: str, trainer, model, bench: BenchmarkConfig, grad_accum: int,
-             note: str = "") -> PathResult:
-    from transformers.trainer_callback import PrinterCallback
-
-    trainer.remove_callback(PrinterCallback)  # a log line per step; the losses are kept below
-    counter = CountingCollator(trainer.data_collator)
-    trainer.data_collator = counter
-    timer = _step_timer(bench.warmup, bench.steps)
-    trainer.add_callback(timer)
-    if torch.cuda.is_available():
-        torch.cuda.reset_peak_memory_stats()
-    trainer.train()
-    elapsed = timer.elapsed()
-    timed = counter.batches[bench.warmup * grad_accum:(bench.warmup + bench.steps) * grad_accum]
-    lengths = [n for batch in timed for n in batch[0]]
-    tokens, labelled = sum(lengths), sum(batch[1] for batch in timed)
-    positions = sum(batch[2] for batch in timed)
-    flops, lm_head_flops = model_flops(model, lengths)
-    flops_run = flops - lm_head_flops * (1 - labelled / tokens)
-    peak = bench.peak_tflops * 1e12 * elapsed
-    return PathResult(
-        name=name, tokens_per_s=tokens / elapsed, mfu=flops / peak, mfu_lm_head_where_run=flops_run / peak,
-        peak_memory_gib=torch.cuda.max_memory_allocated() / 2**30 if torch.cuda.is_available() else None,
-        tokens_per_step=tokens / bench.steps, padding=1 - tokens / positions,
-        labelled=labelled / tokens, losses=timer.losses, note=note,
-    )
-
-
 # ---------------------------------------------------------------- the two paths
 
 def _model(bench: BenchmarkConfig, tokenizer):
@@ -332,7 +152,7 @@ def run_trl_defaults(bench, tokenizer, rows, workdir: Path, bf16: bool) -> PathR
     trainer = SFTTrainer(model=model, args=args, train_dataset=Dataset.from_list(rows),
                          processing_class=tokenizer)
     try:
-        return _measure("TRL SFTTrainer defaults", trainer, model, bench, grad_accum=1)
+        return measure("TRL SFTTrainer defaults", trainer, model, bench, grad_accum=1)
     finally:
         del trainer, model
         _free()
@@ -357,7 +177,7 @@ def run_our_path(bench, tokenizer, train_file: Path, workdir: Path, bf16: bool,
     # The trainer would save a checkpoint after the last (timed) step; nothing needs it here.
     trainer.args.save_strategy = SaveStrategy.NO
     try:
-        return _measure("our training path", trainer, model, bench, grad_accum=bench.grad_accum,
+        return measure("our training path", trainer, model, bench, grad_accum=bench.grad_accum,
                         note="" if torch_compile else "not compiled")
     finally:
         del trainer, model

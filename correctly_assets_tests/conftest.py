@@ -6,6 +6,7 @@ local HTTP servers, MLflow, TRL training, subprocesses; ui: `dagster dev` in hea
 Chromium; deploy: the compose deployment on a real Docker engine.
 """
 
+import os
 import shutil
 import tempfile
 import uuid
@@ -75,3 +76,52 @@ def store(database_url):
     correction_store.create_schema()
     yield correction_store
     correction_store.dispose()
+
+
+@pytest.fixture
+def tracking_uri(tmp_path) -> str:
+    """A file-backed MLflow tracking store of the test's own."""
+    return f"sqlite:///{tmp_path / 'mlflow.db'}"
+
+
+@pytest.fixture
+def resources(database_url, tmp_path, tracking_uri) -> dict:
+    """The code location's resources on their embedded defaults (offline generator, the
+    sample workbook), on a database, artifacts directory and MLflow store of the test's own."""
+    from correctly_assets.resources.embedder import SentenceEmbedderResource
+    from correctly_assets.resources.files import ArtifactStoreResource, WorkbookResource
+    from correctly_assets.resources.store import CorrectionStoreResource
+    from correctly_assets.resources.text_generator import TextGeneratorResource
+    from correctly_assets.resources.tracking import mlflow_resource
+
+    return {
+        "workbook": WorkbookResource(),
+        "artifacts": ArtifactStoreResource(root=str(tmp_path / "artifacts")),
+        "store": CorrectionStoreResource(database_url=database_url),
+        "text_generator": TextGeneratorResource(),
+        "embedder": SentenceEmbedderResource(),
+        "mlflow": mlflow_resource(tracking_uri),
+    }
+
+
+@pytest.fixture
+def instance():
+    """An ephemeral Dagster instance of the test's own."""
+    import dagster as dg
+
+    with dg.instance_for_test() as test_instance:
+        yield test_instance
+
+
+@pytest.fixture
+def cli_env(database_url, tmp_path, tracking_uri) -> dict[str, str]:
+    """The environment of a command a user runs (`dagster`, `make demo`) on embedded
+    defaults: a DAGSTER_HOME, database, artifacts directory and MLflow store of the test's
+    own, and no API key, so the offline generator answers."""
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    env = {**os.environ, "DAGSTER_HOME": str(home), "CORRECTLY_DATABASE_URL": database_url,
+           "CORRECTLY_ARTIFACTS_DIR": str(tmp_path / "artifacts"),
+           "MLFLOW_TRACKING_URI": tracking_uri}
+    env.pop("OPENAI_API_KEY", None)
+    return env

@@ -1,6 +1,5 @@
 """The README's command-line use: `dagster asset materialize` with a partition key."""
 
-import os
 import shutil
 import subprocess
 import sys
@@ -20,12 +19,8 @@ def _materialize(env, *args):
     return done
 
 
-def test_materialize_one_partition_from_the_cli(database_url, tmp_path):
-    home = tmp_path / "dagster_home"
-    home.mkdir()
-    env = {**os.environ, "DAGSTER_HOME": str(home), "CORRECTLY_DATABASE_URL": database_url,
-           "CORRECTLY_ARTIFACTS_DIR": str(tmp_path / "artifacts")}
-    env.pop("OPENAI_API_KEY", None)
+def test_materialize_one_partition_from_the_cli(cli_env, database_url, tmp_path):
+    env, home = cli_env, Path(cli_env["DAGSTER_HOME"])
     _materialize(env, "--select", "raw_sheet,yaml_spec")
     # As in production, where each run has a container of its own and shares only the
     # artifacts volume: nothing the first run left on its own disk is there for the next.

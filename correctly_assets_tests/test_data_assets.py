@@ -4,36 +4,16 @@ PostgreSQL, with the offline generator and with the real openai client over HTTP
 import json
 
 import dagster as dg
-import pytest
 from dagster_openai import OpenAIResource
 
 from correctly_assets.definitions import data_assets
 from correctly_assets.domain.sample_workbook import sample_sheets, write_workbook
 from correctly_assets_tests.support.local_llm_server import serve_in_thread
-from correctly_assets.resources.embedder import SentenceEmbedderResource
-from correctly_assets.resources.files import ArtifactStoreResource, WorkbookResource
-from correctly_assets.resources.store import CorrectionStoreResource
+from correctly_assets.resources.files import WorkbookResource
 from correctly_assets.resources.text_generator import TextGeneratorResource
 
 DATE = "2026-03-14"
 PARTITIONED = ["prompt_examples", "generated_texts", "train_split"]
-
-
-@pytest.fixture
-def resources(database_url, tmp_path):
-    return {
-        "workbook": WorkbookResource(),
-        "artifacts": ArtifactStoreResource(root=str(tmp_path / "artifacts")),
-        "store": CorrectionStoreResource(database_url=database_url),
-        "text_generator": TextGeneratorResource(),
-        "embedder": SentenceEmbedderResource(),
-    }
-
-
-@pytest.fixture
-def instance():
-    with dg.instance_for_test() as test_instance:
-        yield test_instance
 
 
 def _materialize_head(instance, resources):

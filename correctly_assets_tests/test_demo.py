@@ -1,6 +1,5 @@
 """`make demo`: the main job from a clean DAGSTER_HOME, data and model, as a user runs it."""
 
-import os
 import subprocess
 import sys
 
@@ -11,17 +10,10 @@ from correctly_assets.store.correction_store import CorrectionStore
 DATE = "2026-06-01"
 
 
-def test_demo_materialises_the_whole_graph_for_one_date(database_url, tmp_path):
-    home = tmp_path / "dagster_home"
-    home.mkdir()
-    tracking_uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    env = {**os.environ, "DAGSTER_HOME": str(home), "CORRECTLY_DATABASE_URL": database_url,
-           "CORRECTLY_ARTIFACTS_DIR": str(tmp_path / "artifacts"),
-           "MLFLOW_TRACKING_URI": tracking_uri}
-    env.pop("OPENAI_API_KEY", None)
+def test_demo_materialises_the_whole_graph_for_one_date(cli_env, database_url, tmp_path, tracking_uri):
     done = subprocess.run(
         [sys.executable, "-m", "correctly_assets.demo", "--date", DATE, "--jfleg-limit", "8"],
-        env=env, capture_output=True, text=True, timeout=900,
+        env=cli_env, capture_output=True, text=True, timeout=900,
     )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
 

@@ -11,10 +11,8 @@ from mlflow import MlflowClient
 from correctly_assets.definitions import data_assets, model_assets
 from correctly_assets.domain.promotion import promotion_decision, versions_to_archive
 from correctly_assets.partitions import daily_partitions
-from correctly_assets.resources.embedder import SentenceEmbedderResource
-from correctly_assets.resources.files import ArtifactStoreResource, WorkbookResource
+from correctly_assets.resources.files import ArtifactStoreResource
 from correctly_assets.resources.store import CorrectionStoreResource
-from correctly_assets.resources.text_generator import TextGeneratorResource
 from correctly_assets.resources.tracking import mlflow_resource
 
 DATE = "2026-04-02"
@@ -32,23 +30,13 @@ def _train_evaluate_register(assets, instance, resources, jfleg_limit: int):
     )
 
 
-def test_model_is_trained_evaluated_and_registered(database_url, tmp_path):
-    tracking_uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    resources = {
-        "workbook": WorkbookResource(),
-        "artifacts": ArtifactStoreResource(root=str(tmp_path / "artifacts")),
-        "store": CorrectionStoreResource(database_url=database_url),
-        "text_generator": TextGeneratorResource(),
-        "embedder": SentenceEmbedderResource(),
-        "mlflow": mlflow_resource(tracking_uri),
-    }
+def test_model_is_trained_evaluated_and_registered(resources, instance, tracking_uri, tmp_path):
     assets = [*data_assets, *model_assets]
-    with dg.instance_for_test() as instance:
-        dg.materialize(assets, selection=["raw_sheet", "yaml_spec"], instance=instance, resources=resources)
-        for partition in ("2026-04-01|travel", f"{DATE}|food"):
-            dg.materialize(assets, selection=["prompt_examples", "generated_texts", "train_split"],
-                           partition_key=partition, instance=instance, resources=resources)
-        result = _train_evaluate_register(assets, instance, resources, jfleg_limit=16)
+    dg.materialize(assets, selection=["raw_sheet", "yaml_spec"], instance=instance, resources=resources)
+    for partition in ("2026-04-01|travel", f"{DATE}|food"):
+        dg.materialize(assets, selection=["prompt_examples", "generated_texts", "train_split"],
+                       partition_key=partition, instance=instance, resources=resources)
+    result = _train_evaluate_register(assets, instance, resources, jfleg_limit=16)
     assert result.success
     metadata = result.asset_materializations_for_node("fine_tuned_model")[0].metadata
     assert metadata["global_step"].value == 4

@@ -32,13 +32,8 @@ def _finish(process) -> str:
     return output
 
 
-def test_killed_training_resumes_from_its_checkpoint(database_url, tmp_path):
-    home = tmp_path / "home"
-    home.mkdir()
-    tracking_uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    env = {**os.environ, "DAGSTER_HOME": str(home), "CORRECTLY_DATABASE_URL": database_url,
-           "CORRECTLY_ARTIFACTS_DIR": str(tmp_path / "artifacts"), "MLFLOW_TRACKING_URI": tracking_uri}
-    env.pop("OPENAI_API_KEY", None)
+def test_killed_training_resumes_from_its_checkpoint(cli_env, database_url, tmp_path, tracking_uri):
+    env, home = cli_env, Path(cli_env["DAGSTER_HOME"])
     _finish(_materialize(env, "--select", "raw_sheet,yaml_spec"))
     _finish(_materialize(env, "--select", "prompt_examples,generated_texts,train_split",
                          "--partition", f"{DATE}|travel"))
