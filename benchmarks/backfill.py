@@ -65,7 +65,7 @@ def timed_backfill(workdir: Path, server_url: str, days: int, env: dict[str, str
         keys = partition_keys(START.isoformat(), end, graphql.themes())
         outcome = run_backfill(graphql, keys, timeout_s=6 * 3600)
     store = CorrectionStore.connect(database_url)
-    rows = {t: store.count_rows(t) for t in ("example", "generated_text", "train")}
+    rows = {t: store.count_rows(t) for t in ("prompt_example", "generated_text", "train_split")}
     store.dispose()
     return outcome, rows, len(keys)
 

@@ -30,7 +30,7 @@ def test_materialize_one_partition_from_the_cli(cli_env, database_url, tmp_path)
 
     store = CorrectionStore.connect(database_url)
     assert store.count_rows("generated_text", date="2026-01-05", theme="travel") == 6
-    assert store.count_rows("train", date="2026-01-05", theme="travel") == 6
+    assert store.count_rows("train_split", date="2026-01-05", theme="travel") == 6
     assert (tmp_path / "artifacts" / "yaml_spec" / "travel.yaml").exists()
     assert (tmp_path / "artifacts" / "train_split" / "2026-01-05" / "travel" / "train.jsonl").exists()
     # prompt_examples' input came from the shared artifacts, where yaml_spec left it

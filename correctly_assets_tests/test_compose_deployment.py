@@ -33,7 +33,7 @@ JFLEG = REPO.parent / "shared" / "benchmarks" / "jfleg-dev"
 PROJECT = "correctly"
 DAYS = ("2026-06-01", "2026-06-02", "2026-06-03")
 FINISHED_RUN = ("SUCCESS", "FAILURE", "CANCELED")
-TABLES = ("example", "generated_text", "train")
+TABLES = ("prompt_example", "generated_text", "train_split")
 EXAMPLES_PER_PARTITION = 6  # the sample workbook's examples per theme
 
 

@@ -179,7 +179,7 @@ def test_launch_a_run_and_backfill_8_themes_by_30_days(dagster_ui, browser, tmp_
         assert store.count_rows(table) == 6 * len(keys), table
     for day in ("2026-01-01", "2026-01-10", "2026-01-30"):
         for theme in themes:
-            assert store.count_rows("train", date=day, theme=theme) == 6
+            assert store.count_rows("train_split", date=day, theme=theme) == 6
 
     _open_lineage(browser, url)
     shot = tmp_path / "asset-lineage.png"
@@ -227,7 +227,7 @@ def test_job_and_asset_backfills_of_a_subset_write_exactly_it_or_fail_loudly(dag
         failures = [e["error"]["message"] for e in events
                     if e["__typename"] == "ExecutionStepFailureEvent"]
         assert any("backfill the assets instead" in m for m in failures), failures
-    written = [k for k in keys if store.count_rows("example", *k.split("|")) > 0]
+    written = [k for k in keys if store.count_rows("prompt_example", *k.split("|")) > 0]
     assert len(written) == succeeded, written
 
     # The same partitions as an asset backfill: exactly those written, once.

@@ -27,7 +27,7 @@ def test_demo_materialises_the_whole_graph_for_one_date(cli_env, database_url, t
     assert len(printed) == themes
     for theme, (prompts, texts, split) in printed.items():
         assert int(texts) == store.count_rows("generated_text", date=DATE, theme=theme)
-        assert int(split) == store.count_rows("train", date=DATE, theme=theme)
+        assert int(split) == store.count_rows("train_split", date=DATE, theme=theme)
     store.dispose()
 
     version = MlflowClient(tracking_uri).get_model_version_by_alias("correctly", "candidate")

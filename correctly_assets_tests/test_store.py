@@ -89,7 +89,7 @@ def test_reference_data_round_trips_and_is_replaced(store):
     assert store.load_reference_data() == _workbook()
     store.replace_reference_data(_workbook(themes=("food",)))
     assert store.load_reference_data() == _workbook(themes=("food",))
-    assert store.count_rows("theme") == 1 and store.count_rows("sentence") == 1
+    assert store.count_rows("theme") == 1 and store.count_rows("example") == 1
 
 
 def test_bad_reference_data_keeps_the_old_workbook(store):
@@ -105,7 +105,7 @@ def test_replacing_a_partition_twice_gives_the_same_rows(store):
     prompts = [_prompt(DAY, "travel", i) for i in range(3)]
     store.replace_prompt_examples(DAY, "travel", prompts)
     store.replace_prompt_examples(DAY, "travel", prompts)
-    assert store.count_rows("example", DAY, "travel") == 3
+    assert store.count_rows("prompt_example", DAY, "travel") == 3
     assert store.load_prompt_examples(DAY, "travel") == prompts
 
     changed = [_prompt(DAY, "travel", i, passage="We flew to Jeju.") for i in range(2)]
@@ -118,11 +118,11 @@ def test_partitions_are_isolated(store):
     store.replace_prompt_examples(DAY, "work", [_prompt(DAY, "work", i) for i in range(2)])
     store.replace_prompt_examples(NEXT_DAY, "travel", [_prompt(NEXT_DAY, "travel", 0)])
     store.replace_prompt_examples(DAY, "travel", [])
-    assert store.count_rows("example", DAY, "travel") == 0
-    assert store.count_rows("example", DAY, "work") == 2
-    assert store.count_rows("example", NEXT_DAY) == 1
-    assert store.count_rows("example", theme="travel") == 1
-    assert store.count_rows("example") == 3
+    assert store.count_rows("prompt_example", DAY, "travel") == 0
+    assert store.count_rows("prompt_example", DAY, "work") == 2
+    assert store.count_rows("prompt_example", NEXT_DAY) == 1
+    assert store.count_rows("prompt_example", theme="travel") == 1
+    assert store.count_rows("prompt_example") == 3
 
 
 def test_failing_write_keeps_the_old_rows(store):
@@ -218,7 +218,7 @@ def test_resource_masks_the_password_and_creates_the_schema(pg_url):
     assert "s3cret" not in resource.describe()
     correction_store = resource.get_store()
     assert correction_store is resource.get_store()
-    assert correction_store.count_rows("train") >= 0
+    assert correction_store.count_rows("train_split") >= 0
 
 
 def test_only_postgresql_urls_are_accepted():
@@ -307,7 +307,7 @@ def test_near_duplicate_chains_never_straddle_the_split_across_partitions(store)
     assert bridging == [texts[0].prompt_id] and leaks == []
     assert prior[texts[0].prompt_id] == {TRAIN, VALIDATION}
     assert [e.prompt_id for e in examples] == [texts[1].prompt_id]
-    assert store.count_rows("train", date=days[2], theme="travel") == 1
+    assert store.count_rows("train_split", date=days[2], theme="travel") == 1
 
     # The check compares with every stored near-duplicate, exactly: x3 in validation leaks
     # against x2, in train against x1.
@@ -346,3 +346,42 @@ def test_concurrent_splits_of_partitions_sharing_near_duplicates_agree(store):
         around = {t.prompt_id: store.split_near_duplicates(v, (day, "travel"), 0.1)
                   for t, v in zip(texts, vectors)}
         assert leaking_pairs(stored, by_id, around, 0.9) == []
+
+
+def test_a_database_with_the_old_table_names_is_renamed_and_keeps_its_rows(store, database_url):
+    """Before the tables took their assets' names they were sentence (the example sheet),
+    example (prompt_examples) and train (train_split): opening such a store renames them."""
+    from correctly_assets.store import CorrectionStore
+    from correctly_assets.store.schema import LEGACY_RENAMES
+
+    store.replace_reference_data(_workbook())
+    prompts = [_prompt(DAY, "travel", i) for i in range(3)]
+    store.replace_prompt_examples(DAY, "travel", prompts)
+    with store.engine.begin() as conn:  # back to the old names, as such a database has them
+        for kind, old, new in reversed(LEGACY_RENAMES):
+            if kind == "TABLE":
+                conn.execute(text(f'ALTER TABLE "{new}" RENAME TO "{old}"'))
+            elif kind == "INDEX":
+                conn.execute(text(f'ALTER INDEX "{new}" RENAME TO "{old}"'))
+            else:
+                conn.execute(text(f'ALTER TABLE "{kind.split()[1]}" RENAME CONSTRAINT "{new}" TO "{old}"'))
+        tables = {r[0] for r in conn.execute(text(
+            "SELECT tablename FROM pg_tables WHERE schemaname = 'public'"))}
+    assert {"sentence", "example", "train"} <= tables and "prompt_example" not in tables
+
+    reopened = CorrectionStore.connect(database_url)
+    reopened.create_schema()
+    reopened.create_schema()  # twice: the second finds nothing to rename
+    with reopened.engine.connect() as conn:
+        tables = {r[0] for r in conn.execute(text(
+            "SELECT tablename FROM pg_tables WHERE schemaname = 'public'"))}
+        indexes = {r[0] for r in conn.execute(text(
+            "SELECT indexname FROM pg_indexes WHERE schemaname = 'public'"))}
+    assert {"example", "prompt_example", "train_split"} <= tables
+    assert not {"sentence", "train"} & tables
+    assert {"ix_prompt_example_date_theme", "uq_prompt_example_partition_index",
+            "ix_train_split_date_theme", "example_pkey", "train_split_pkey"} <= indexes
+    assert reopened.load_reference_data() == _workbook()
+    assert reopened.load_prompt_examples(DAY, "travel") == prompts
+    assert reopened.count_rows("example") == 2
+    reopened.dispose()

@@ -8,6 +8,7 @@ the previous rows untouched.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import os
 import re
 import tempfile
@@ -18,6 +19,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 from sqlalchemy import Engine, Table, and_, create_engine, delete, func, insert, not_, select, text
+from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.engine import make_url
 
 from ..domain.models import (
@@ -37,6 +39,8 @@ from ..domain.models import (
 )
 from . import schema
 from .schema import EMBEDDING_DIMENSIONS, PARTITIONED_TABLES
+
+_log = logging.getLogger(__name__)
 
 # Serialises schema creation across processes: concurrent CREATE TABLE IF NOT EXISTS races.
 _SCHEMA_LOCK_KEY = 7_305_214_001
@@ -96,6 +100,28 @@ def embedded_database_url(data_dir: str | Path) -> str:
     return psycopg2_url(server.get_uri())
 
 
+def _rename_legacy_tables(conn) -> list[str]:
+    """Renames a database made before the tables took their assets' names (schema.
+    LEGACY_RENAMES), in the caller's transaction: "old -> new" for each table renamed."""
+    tables = set(sa_inspect(conn).get_table_names())
+    if "sentence" not in tables or "prompt_example" in tables:
+        return []
+    renamed = []
+    for kind, old, new in schema.LEGACY_RENAMES:
+        if kind == "TABLE":
+            conn.execute(text(f'ALTER TABLE "{old}" RENAME TO "{new}"'))
+            renamed.append(f"{old} -> {new}")
+        elif kind == "INDEX":
+            conn.execute(text(f'ALTER INDEX IF EXISTS "{old}" RENAME TO "{new}"'))
+        else:  # "CONSTRAINT <table>"
+            table = kind.split()[1]
+            exists = conn.execute(text("SELECT 1 FROM pg_constraint WHERE conname = :name"),
+                                  {"name": old}).first()
+            if exists:
+                conn.execute(text(f'ALTER TABLE "{table}" RENAME CONSTRAINT "{old}" TO "{new}"'))
+    return renamed
+
+
 def _partition_date(value: str) -> dt.date:
     try:
         parsed = dt.date.fromisoformat(value)
@@ -147,6 +173,9 @@ class CorrectionStore:
             conn.execute(text("CREATE EXTENSION IF NOT EXISTS vector"))
             require_pgvector(conn.execute(text(
                 "SELECT extversion FROM pg_extension WHERE extname = 'vector'")).scalar_one())
+            renamed = _rename_legacy_tables(conn)
+            if renamed:
+                _log.warning("renamed tables to their assets' names, rows kept: %s", ", ".join(renamed))
             schema.metadata.create_all(conn)
             conn.execute(text(schema.ORIGINAL_TRAIN_VIEW_SQL))
 
@@ -160,7 +189,7 @@ class CorrectionStore:
             schema.theme: [t.model_dump() for t in workbook.themes],
             schema.key_expression: [k.model_dump() for k in workbook.key_expressions],
             schema.instruction_prompt: [p.model_dump() for p in workbook.instruction_prompts],
-            schema.sentence: [e.model_dump() for e in workbook.examples],
+            schema.example: [e.model_dump() for e in workbook.examples],
         }
         ordered = [t for t in schema.metadata.sorted_tables if t in rows]
         with self.engine.begin() as conn:
@@ -178,7 +207,7 @@ class CorrectionStore:
     ) -> None:
         day = _check_partition(date, theme, examples)
         rows = [{**e.model_dump(), "date": day} for e in examples]
-        self._replace_partition(schema.example, day, theme, rows)
+        self._replace_partition(schema.prompt_example, day, theme, rows)
 
     def replace_generated_texts(
         self,
@@ -229,7 +258,7 @@ class CorrectionStore:
             }
             for e in examples
         ]
-        self._replace_partition(schema.train, day, theme, rows)
+        self._replace_partition(schema.train_split, day, theme, rows)
 
     def _replace_partition(self, table: Table, day: dt.date, theme: str, rows: list[dict]) -> None:
         with self.engine.begin() as conn:
@@ -302,7 +331,7 @@ class CorrectionStore:
         """(prompt_id, split) of every text with a train row, outside the partition, within
         `max_cosine_distance`: an exact scan, never the approximate HNSW index, since the
         answer decides whether the split leaks."""
-        generated, train = schema.generated_text, schema.train
+        generated, train = schema.generated_text, schema.train_split
         distance = generated.c.embedding.cosine_distance(_vector(embedding))
         date, theme = exclude_partition
         query = (
@@ -334,7 +363,7 @@ class CorrectionStore:
         """The split already given to each of these prompt ids that has a train row."""
         if not prompt_ids:
             return {}
-        table = schema.train
+        table = schema.train_split
         query = select(table.c.prompt_id, table.c.split).where(
             table.c.prompt_id.in_(list(prompt_ids))
         )
@@ -350,7 +379,7 @@ class CorrectionStore:
 
     def load_train_examples(self, up_to_date: str | None = None) -> list[TrainExample]:
         """Every theme's train rows up to and including `up_to_date`, in (date, theme, id) order."""
-        table = schema.train
+        table = schema.train_split
         query = select(table).order_by(table.c.date, table.c.theme, table.c.prompt_id)
         if up_to_date is not None:
             query = query.where(table.c.date <= _partition_date(up_to_date))
@@ -364,7 +393,7 @@ class CorrectionStore:
             ]
 
     def load_prompt_examples(self, date: str, theme: str) -> list[PromptExample]:
-        rows = self._partition_rows(schema.example, date, theme, schema.example.c["index"])
+        rows = self._partition_rows(schema.prompt_example, date, theme, schema.prompt_example.c["index"])
         return [PromptExample(**{**row, "date": row["date"].isoformat()}) for row in rows]
 
     def load_generated_texts(self, date: str, theme: str) -> list[GeneratedText]:
@@ -410,7 +439,7 @@ class CorrectionStore:
             themes=[Theme(**r) for r in rows(schema.theme)],
             key_expressions=[KeyExpression(**r) for r in rows(schema.key_expression)],
             instruction_prompts=[InstructionPrompt(**r) for r in rows(schema.instruction_prompt)],
-            examples=[ExampleSentence(**r) for r in rows(schema.sentence)],
+            examples=[ExampleSentence(**r) for r in rows(schema.example)],
         )
 
     def _partition_rows(self, table: Table, date: str, theme: str, order_by) -> list[dict]:

@@ -71,9 +71,9 @@ instruction_prompt = Table(
     Column("position", Integer, nullable=False),
 )
 
-# The workbook's clean example passages, with their Korean translations.
-sentence = Table(
-    "sentence",
+# The workbook's example sheet: clean passages, with their Korean translations.
+example = Table(
+    "example",
     metadata,
     Column("position", Integer, primary_key=True, autoincrement=False),
     Column("theme", Text, ForeignKey("theme.name"), nullable=False),
@@ -81,8 +81,9 @@ sentence = Table(
     Column("korean", Text, nullable=False),
 )
 
-example = Table(
-    "example",
+# prompt_examples: the prompts rendered per partition.
+prompt_example = Table(
+    "prompt_example",
     metadata,
     Column("prompt_id", Text, primary_key=True),
     Column("date", Date, nullable=False),
@@ -96,8 +97,8 @@ example = Table(
     Column("passage", Text, nullable=False),
     Column("passage_korean", Text, nullable=False),
     Column("prompt", Text, nullable=False),
-    UniqueConstraint("date", "theme", "index", name="uq_example_partition_index"),
-    Index("ix_example_date_theme", "date", "theme"),
+    UniqueConstraint("date", "theme", "index", name="uq_prompt_example_partition_index"),
+    Index("ix_prompt_example_date_theme", "date", "theme"),
 )
 
 # A rejected answer keeps its raw text and reason; its parsed columns and embedding are NULL.
@@ -133,8 +134,9 @@ generated_text = Table(
     ),
 )
 
-train = Table(
-    "train",
+# train_split: each trainable text's side and chat messages.
+train_split = Table(
+    "train_split",
     metadata,
     Column("prompt_id", Text, primary_key=True),
     Column("date", Date, nullable=False),
@@ -143,10 +145,25 @@ train = Table(
     Column("near_duplicate_group", Text, nullable=False),
     Column("messages", JSONB, nullable=False),
     CheckConstraint("split IN ('train', 'validation')", name="ck_train_split"),
-    Index("ix_train_date_theme", "date", "theme"),
+    Index("ix_train_split_date_theme", "date", "theme"),
 )
 
-PARTITIONED_TABLES = (example, generated_text, train)
+PARTITIONED_TABLES = (prompt_example, generated_text, train_split)
+
+# Databases made before the tables took their assets' names are renamed when the store
+# opens (CorrectionStore.create_schema), rows kept: the old name of each table, index and
+# constraint, in the order the renames must run (`example` is free only once it is renamed).
+LEGACY_RENAMES = (
+    ("TABLE", "example", "prompt_example"),
+    ("INDEX", "example_pkey", "prompt_example_pkey"),
+    ("INDEX", "ix_example_date_theme", "ix_prompt_example_date_theme"),
+    ("CONSTRAINT prompt_example", "uq_example_partition_index", "uq_prompt_example_partition_index"),
+    ("TABLE", "sentence", "example"),
+    ("INDEX", "sentence_pkey", "example_pkey"),
+    ("TABLE", "train", "train_split"),
+    ("INDEX", "train_pkey", "train_split_pkey"),
+    ("INDEX", "ix_train_date_theme", "ix_train_split_date_theme"),
+)
 
 # The train rows in the original Correctly's shape, for tools written against its `train`
 # table: `input` is the learner's section (### 교정 전 ###), `output` the whole sectioned
@@ -164,6 +181,6 @@ SELECT t.prompt_id AS generated_text_id,
        (t.messages -> 1 ->> 'content') || E'\\n#####\\n' || (t.messages -> 2 ->> 'content') AS output,
        NULL::text AS rejected,
        g.created_at
-FROM train AS t
+FROM train_split AS t
 JOIN generated_text AS g USING (prompt_id)
 """
