@@ -15,8 +15,11 @@ from pydantic import ValidationError
 from correctly_assets.domain.answer_format import parse_answer
 from correctly_assets.domain.generation import (
     MAX_ANSWER_CHARS,
+    MAX_RETRY_AFTER_S,
     OFFLINE_MODEL,
+    _retry_after_s,
     generate_texts,
+    is_failed_request,
     offline_complete,
     openai_complete_fn,
     redact,
@@ -265,6 +268,44 @@ def test_a_call_ends_by_its_deadline_whatever_the_server_does():
     for text in (trickled, silent):
         assert text.rejection_reason.startswith("request failed: APITimeoutError"), text
     assert good.accepted
+
+
+def test_a_batch_ends_by_its_budget_and_keeps_every_prompt():
+    # Ten prompts to a server that never answers: without the budget, each call's retries
+    # would run to call_deadline_s (60 s here), five rounds of them at two calls at a time.
+    prompts = [PROMPTS[0].model_copy(update={"prompt_id": f"{PROMPTS[0].date}|{PROMPTS[0].theme}|{i:04d}", "index": i,
+                                             "prompt": PROMPTS[0].prompt + "[[silent]]"})
+               for i in range(10)]
+    with _hostile_server() as base_url:
+        generator = TextGeneratorResource(
+            openai=OpenAIResource(api_key=API_KEY, base_url=base_url), model="local-test-model",
+            timeout_s=1.0, call_deadline_s=60.0, batch_budget_s=2.5, max_concurrency=2)
+        started = time.monotonic()
+        with dg.build_asset_context() as context:
+            texts, usage = generator.generate(context, prompts)
+        elapsed = time.monotonic() - started
+    # The budget, plus at most one attempt already under way (timeout_s), plus set-up.
+    assert elapsed < 2.5 + 1.0 + 1.5, elapsed
+    assert [t.prompt_id for t in texts] == [p.prompt_id for p in prompts]
+    assert all(is_failed_request(t) for t in texts) and usage["failed_calls"] == 10
+    never_sent = [t for t in texts if "BudgetSpent" in t.rejection_reason]
+    timed_out = [t for t in texts if "APITimeoutError" in t.rejection_reason]
+    assert never_sent and timed_out and len(never_sent) + len(timed_out) == 10
+
+
+def test_retry_after_is_honoured_up_to_its_cap():
+    import httpx
+    import openai
+
+    def rate_limited(retry_after: str) -> openai.RateLimitError:
+        response = httpx.Response(429, headers={"retry-after": retry_after},
+                                  request=httpx.Request("POST", "http://127.0.0.1/v1"))
+        return openai.RateLimitError("slow down", response=response, body=None)
+
+    assert _retry_after_s(rate_limited("2")) == 2.0
+    assert _retry_after_s(rate_limited("3600")) == MAX_RETRY_AFTER_S
+    assert _retry_after_s(rate_limited("soon")) is None
+    assert _retry_after_s(rate_limited("-1")) is None
 
 
 def test_the_answer_journal_keeps_answers_for_the_same_prompt_and_generator(tmp_path):

@@ -38,6 +38,12 @@ DEFAULT_TIMEOUT_S = 60.0
 # A call's overall deadline, every attempt and every wait between them included: a server
 # that never answers, or answers one byte at a time, costs a prompt this long at most.
 DEFAULT_CALL_DEADLINE_S = 180.0
+# A batch's budget: no call starts and no retry waits past it; the prompts it leaves
+# unanswered are kept as failed calls (asked again on the next materialisation, while the
+# answers already received stay in the answer journal).
+DEFAULT_BATCH_BUDGET_S = 3600.0
+# The longest Retry-After honoured; a longer hint waits this long (within the deadlines).
+MAX_RETRY_AFTER_S = 60.0
 
 # Far above a paragraph's answer (a few thousand characters): a longer one is a runaway
 # generation or a hostile server, refused and stored only up to this length.
@@ -99,13 +105,18 @@ def _is_transient(err: BaseException) -> bool:
 
 
 def _retry_after_s(err: BaseException | None) -> float | None:
-    """The server's Retry-After hint in seconds, when it gave a usable one."""
+    """The server's Retry-After hint in seconds, capped at MAX_RETRY_AFTER_S, when it gave a
+    usable one (a number of seconds)."""
     response = getattr(err, "response", None)
     try:
         hint = float(response.headers["retry-after"])
     except (AttributeError, KeyError, TypeError, ValueError):
         return None
-    return hint if 0 < hint <= 60 else None
+    return min(hint, MAX_RETRY_AFTER_S) if 0 < hint < float("inf") else None
+
+
+class BudgetSpent(RuntimeError):
+    """The batch's budget ran out before this call (or its next attempt) could start."""
 
 
 def openai_complete_fn(
@@ -116,12 +127,14 @@ def openai_complete_fn(
     max_retries: int = DEFAULT_MAX_RETRIES,
     max_tokens: int | None = None,
     call_deadline_s: float = DEFAULT_CALL_DEADLINE_S,
+    batch_deadline: float | None = None,
 ) -> Complete:
     """A `Complete` over an `openai.OpenAI` client's chat completions.
 
     Transient errors are retried up to `max_retries` times, and no attempt starts after
-    `call_deadline_s`; an error that outlasts them is left to `generate_texts` to record.
-    Give the client a `deadline_http_client` so one attempt cannot outlast it either.
+    `call_deadline_s`, nor after `batch_deadline` (a `time.monotonic()` instant: the batch's
+    budget); an error that outlasts them is left to `generate_texts` to record. Give the
+    client a `deadline_http_client` so one attempt cannot outlast them either.
     """
     backoff = tenacity.wait_exponential_jitter(
         initial=INITIAL_BACKOFF_S, max=MAX_BACKOFF_S, jitter=INITIAL_BACKOFF_S
@@ -129,15 +142,24 @@ def openai_complete_fn(
 
     def wait(state: tenacity.RetryCallState) -> float:
         hint = _retry_after_s(state.outcome.exception())
-        return hint if hint is not None else backoff(state)
+        delay = hint if hint is not None else backoff(state)
+        if batch_deadline is not None:  # never sleep past the budget
+            delay = min(delay, max(0.0, batch_deadline - time.monotonic()))
+        return delay
+
+    def budget_spent(state: tenacity.RetryCallState) -> bool:
+        return batch_deadline is not None and time.monotonic() >= batch_deadline
 
     @tenacity.retry(
         retry=tenacity.retry_if_exception(_is_transient),
         wait=wait,
-        stop=tenacity.stop_after_attempt(max_retries + 1) | tenacity.stop_after_delay(call_deadline_s),
+        stop=(tenacity.stop_after_attempt(max_retries + 1)
+              | tenacity.stop_after_delay(call_deadline_s) | budget_spent),
         reraise=True,
     )
     def complete(prompt: PromptExample) -> Completion:
+        if batch_deadline is not None and time.monotonic() >= batch_deadline:
+            raise BudgetSpent("the batch's budget was spent before this attempt could start")
         messages = [{"role": "user", "content": prompt.prompt}]
         if system_prompt:
             messages.insert(0, {"role": "system", "content": system_prompt})
@@ -257,10 +279,13 @@ def generate_texts(
     prompts: list[PromptExample], complete: Complete, max_concurrency: int,
     secrets: Iterable[str] = (),
     on_answer: Callable[[PromptExample, GeneratedText], None] | None = None,
+    batch_deadline: float | None = None,
 ) -> list[GeneratedText]:
     """One GeneratedText per prompt, in prompt order, at most `max_concurrency` calls at once.
     `secrets` (the API key) are scrubbed from every answer and error kept. `on_answer` is
-    called with each answer as it arrives (an AnswerJournal's `record`)."""
+    called with each answer as it arrives (an AnswerJournal's `record`). A prompt whose call
+    would start after `batch_deadline` (a `time.monotonic()` instant) is not sent: it is
+    kept as a failed call."""
     if max_concurrency < 1:
         raise ValueError(f"max_concurrency must be at least 1, got {max_concurrency}")
     if not prompts:
@@ -268,6 +293,11 @@ def generate_texts(
     secrets = tuple(secrets)
 
     def answer(prompt: PromptExample) -> GeneratedText:
+        if batch_deadline is not None and time.monotonic() >= batch_deadline:
+            return GeneratedText(
+                prompt_id=prompt.prompt_id, date=prompt.date, theme=prompt.theme, raw_answer="",
+                model="", rejection_reason="request failed: BudgetSpent: the batch's budget "
+                                           "was spent before this call could start")
         text = _answer(prompt, complete, secrets)
         if on_answer is not None:
             on_answer(prompt, text)

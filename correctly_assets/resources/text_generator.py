@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from typing import Optional
 
@@ -11,6 +12,7 @@ from dagster_openai import OpenAIResource
 from pydantic import Field
 
 from ..domain.generation import (
+    DEFAULT_BATCH_BUDGET_S,
     DEFAULT_CALL_DEADLINE_S,
     DEFAULT_MAX_RETRIES,
     DEFAULT_TIMEOUT_S,
@@ -40,6 +42,9 @@ class TextGeneratorResource(dg.ConfigurableResource):
     timeout_s: float = Field(default=DEFAULT_TIMEOUT_S, gt=0)
     # Each call's deadline, attempts and backoff included; each attempt ends by timeout_s.
     call_deadline_s: float = Field(default=DEFAULT_CALL_DEADLINE_S, gt=0)
+    # A batch's budget (one `generate`: a run's prompts): no call starts and no retry waits
+    # past it; the prompts it leaves are kept as failed calls, asked again next time.
+    batch_budget_s: float = Field(default=DEFAULT_BATCH_BUDGET_S, gt=0)
     # The answer's token limit; an answer it cuts off is kept, rejected as truncated.
     max_tokens: Optional[int] = Field(default=None, ge=1)
 
@@ -84,11 +89,14 @@ class TextGeneratorResource(dg.ConfigurableResource):
             f"Answering {len(prompts)} prompts with {self.model}, "
             f"{self.max_concurrency} calls at a time"
         )
+        batch_deadline = time.monotonic() + self.batch_budget_s
         with self._client(self.openai) as client:
             complete = openai_complete_fn(client, self.model, self.temperature,
                                           max_retries=self.max_retries,
                                           max_tokens=self.max_tokens,
-                                          call_deadline_s=self.call_deadline_s)
+                                          call_deadline_s=self.call_deadline_s,
+                                          batch_deadline=batch_deadline)
             texts = generate_texts(prompts, complete, self.max_concurrency,
-                                   secrets=(self.openai.api_key,), on_answer=on_answer)
+                                   secrets=(self.openai.api_key,), on_answer=on_answer,
+                                   batch_deadline=batch_deadline)
         return texts, {**usage_summary(texts), "model": self.model, "mode": "openai"}
