@@ -3,7 +3,7 @@ export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
 DATE ?= $(shell date -u +%F)
 VENV := .venv/bin
 
-.PHONY: setup demo test test-unit test-integration test-ui test-deploy dev serve screenshot bench-generation bench-backfill bench-serving bench-training bench-demo-model
+.PHONY: setup demo test test-unit test-integration test-ui test-adversarial test-deploy dev serve screenshot bench-generation bench-backfill bench-serving bench-training bench-demo-model
 
 setup:
 	bash scripts/setup.sh
@@ -21,6 +21,10 @@ test:
 # One tier at a time (markers in pyproject.toml; see correctly_assets_tests/conftest.py).
 test-unit test-integration test-ui: test-%:
 	$(VENV)/python -m pytest -q -m $*
+
+# Hostile input and faults, across the tiers, each test bounded.
+test-adversarial:
+	$(VENV)/python -m pytest -q -m adversarial --timeout 120
 
 # The compose deployment built and driven end to end on a real Docker engine (README, "Deployment").
 test-deploy:

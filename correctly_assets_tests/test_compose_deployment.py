@@ -69,10 +69,10 @@ class Deployment:
         self.graphql = DagsterGraphQL(self.ui)
         self.client = DagsterGraphQLClient("127.0.0.1", port_number=ports["DAGSTER_UI_PORT"])
 
-    def compose(self, *args: str, timeout_s: float = 600) -> str:
+    def compose(self, *args: str, timeout_s: float = 600, check: bool = True) -> str:
         binary = Path(sys.executable).parent / "docker-compose"
         return sh(str(binary), "-p", PROJECT, "-f", "docker/compose.yaml",
-                  "--env-file", str(self.env_file), *args, timeout_s=timeout_s)
+                  "--env-file", str(self.env_file), *args, timeout_s=timeout_s, check=check)
 
     def sql(self, query: str) -> list[list[str]]:
         out = self.compose("exec", "-T", "postgres", "psql", "-U", "correctly", "-d", "correctly",
@@ -164,13 +164,10 @@ def deployment(tmp_path_factory):
         yield deployment
     finally:
         for service in ("daemon", "user_code", "serving"):
-            print(f"\n--- {service} log (tail) ---\n"
-                  + sh(str(Path(sys.executable).parent / "docker-compose"), "-p", PROJECT,
-                       "-f", "docker/compose.yaml", "--env-file", str(env_file), "logs",
-                       "--tail", "15", service, check=False, timeout_s=60))
-        sh(str(Path(sys.executable).parent / "docker-compose"), "-p", PROJECT, "-f",
-           "docker/compose.yaml", "--env-file", str(env_file), "down", "-v", "--remove-orphans",
-           "--timeout", "20", check=False, timeout_s=300)
+            print(f"\n--- {service} log (tail) ---\n" + deployment.compose(
+                "logs", "--tail", "15", service, check=False, timeout_s=60))
+        deployment.compose("down", "-v", "--remove-orphans", "--timeout", "20", check=False,
+                           timeout_s=300)
         for container in sh("docker", "ps", "-a", "-q", "--filter", "label=dagster/run_id",
                             check=False).split():
             sh("docker", "rm", "-f", container, check=False)

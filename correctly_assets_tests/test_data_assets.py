@@ -4,6 +4,7 @@ PostgreSQL, with the offline generator and with the real openai client over HTTP
 import json
 
 import dagster as dg
+import pytest
 from dagster_openai import OpenAIResource
 
 from correctly_assets.definitions import data_assets
@@ -78,6 +79,7 @@ def test_near_duplicates_keep_their_side_across_days(instance, resources):
     assert set(sides[0].values()) == {"train", "validation"}
 
 
+@pytest.mark.adversarial
 def test_bad_workbook_fails_raw_sheet_and_writes_nothing(instance, resources, tmp_path):
     sheets = sample_sheets()
     sheets["speaker"][2][1] = 42  # a number where the description text belongs
@@ -159,6 +161,7 @@ def test_a_backfill_range_runs_as_one_run_with_one_set_of_rows_per_partition(ins
     assert store.count_rows("generated_text") == 6 * len(days) * len(themes)
 
 
+@pytest.mark.adversarial
 def test_answers_received_before_the_store_failed_are_not_paid_for_again(
         instance, resources, tmp_path):
     """The database refuses the rows after every call has been answered (a real PostgreSQL

@@ -64,6 +64,7 @@ def test_calls_run_in_parallel_up_to_the_bound():
     assert elapsed < 0.3 * len(PROMPTS) / 2  # sequential calls would take 2.4 s
 
 
+@pytest.mark.adversarial
 def test_a_server_that_always_fails_loses_no_prompt():
     with serve_in_thread(failure_rate=1.0) as server:
         texts = generate_texts(PROMPTS[:3], _complete(server.base_url, 0), max_concurrency=3)
@@ -73,6 +74,7 @@ def test_a_server_that_always_fails_loses_no_prompt():
     assert usage_summary(texts)["failed_calls"] == 3
 
 
+@pytest.mark.adversarial
 def test_unparseable_answer_is_kept_with_its_reason():
     plain = PROMPTS[0].model_copy(update={"prompt": "Say hello."})
     with serve_in_thread() as server:
@@ -218,6 +220,7 @@ def _hostile_server():
         thread.join(timeout=10)
 
 
+@pytest.mark.adversarial
 def test_every_malformed_answer_is_kept_with_its_reason_and_the_batch_goes_on():
     markers = ["", "[[int]]", "[[usage]]", "[[html]]", "[[echo]]", "[[huge]]", ""]
     prompts = [p.model_copy(update={"prompt": p.prompt + m})
@@ -243,6 +246,7 @@ def test_every_malformed_answer_is_kept_with_its_reason_and_the_batch_goes_on():
         assert "SECRET" not in text.model_dump_json()
 
 
+@pytest.mark.adversarial
 def test_redaction_of_secrets_and_credential_shaped_strings():
     assert redact("key sk-abcdefghijkl and s3cr3t-value", ["s3cr3t-value"]) == \
         "key [REDACTED] and [REDACTED]"
@@ -251,6 +255,7 @@ def test_redaction_of_secrets_and_credential_shaped_strings():
     assert redact("I went to school.") == "I went to school."
 
 
+@pytest.mark.adversarial
 def test_a_call_ends_by_its_deadline_whatever_the_server_does():
     prompts = [p.model_copy(update={"prompt": p.prompt + m})
                for p, m in zip(PROMPTS, ["[[trickle]]", "[[silent]]", ""])]
@@ -270,6 +275,7 @@ def test_a_call_ends_by_its_deadline_whatever_the_server_does():
     assert good.accepted
 
 
+@pytest.mark.adversarial
 def test_a_batch_ends_by_its_budget_and_keeps_every_prompt():
     # Ten prompts to a server that never answers: without the budget, each call's retries
     # would run to call_deadline_s (60 s here), five rounds of them at two calls at a time.
@@ -293,6 +299,7 @@ def test_a_batch_ends_by_its_budget_and_keeps_every_prompt():
     assert never_sent and timed_out and len(never_sent) + len(timed_out) == 10
 
 
+@pytest.mark.adversarial
 def test_retry_after_is_honoured_up_to_its_cap():
     import httpx
     import openai
@@ -327,6 +334,7 @@ def test_the_answer_journal_keeps_answers_for_the_same_prompt_and_generator(tmp_
     assert not path.exists()
 
 
+@pytest.mark.adversarial
 def test_an_answer_journal_that_cannot_write_never_fails_the_batch(tmp_path):
     from correctly_assets.domain.answer_journal import AnswerJournal
 

@@ -1,3 +1,5 @@
+import pytest
+
 from correctly_assets.domain.models import (
     ExampleSentence, InstructionPrompt, KeyExpression, ScriptType, Speaker, Style, Theme, ThemeSpec,
 )
@@ -46,6 +48,7 @@ def test_prompt_carries_fields_and_passage():
         "speaker", "script_type", "theme", "key_expression"}
 
 
+@pytest.mark.adversarial
 def test_templates_are_substituted_never_formatted():
     values = {name: "Minji" if name == "speaker" else "x" for name in PLACEHOLDERS}
     assert render_template("Hi {speaker}, {{literal}} braces.", values) == \

@@ -130,12 +130,14 @@ def test_concurrent_requests_each_get_their_own_answer(client, expected):
     ({}, "Field required"),
     ({"text": "Hi.", "language": "en"}, "Extra inputs are not permitted"),
 ])
+@pytest.mark.adversarial
 def test_bad_requests_are_refused_saying_why(client, payload, message):
     response = client.post("/v1/corrections", json=payload)
     assert response.status_code == 422
     assert message in " ".join(item["msg"] for item in response.json()["detail"])
 
 
+@pytest.mark.adversarial
 def test_a_body_that_is_not_json_is_refused(client):
     response = client.post("/v1/corrections", content=b"text=hello",
                            headers={"content-type": "application/json"})
@@ -165,6 +167,7 @@ def test_the_page_has_a_form_and_escapes_what_it_shows(client, expected):
     assert "text is empty or only whitespace" in refused.text
 
 
+@pytest.mark.adversarial
 def test_model_output_is_escaped_on_the_page():
     result = CorrectionResponse.model_validate({
         "corrected": "<b>bold</b> & more", "translation": "<u>해석</u>", "answer": "<raw>",
@@ -260,6 +263,7 @@ def test_defaults_are_the_pipelines_own(tmp_path, monkeypatch):
     assert redacted("https://me:secret@mlflow.example:5000/") == "https://me:***@mlflow.example:5000/"
 
 
+@pytest.mark.adversarial
 def test_hostile_requests_get_a_4xx_never_a_500(client):
     surrogate = client.post("/v1/corrections", content=b'{"text": "I go \\ud800 home"}',
                             headers={"content-type": "application/json"})
@@ -284,6 +288,7 @@ def test_hostile_requests_get_a_4xx_never_a_500(client):
     assert client.get("/healthz").status_code == 200  # and the server is still there
 
 
+@pytest.mark.adversarial
 def test_a_full_queue_or_a_passed_deadline_is_a_503_with_retry_after(trained):
     from correctly_assets.evaluation.corrector import Corrector
     from correctly_assets.serving.model_source import CorrectionService, resolve_model

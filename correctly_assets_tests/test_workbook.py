@@ -57,6 +57,7 @@ def test_missing_file(tmp_path):
         read_workbook(tmp_path / "absent.xlsx")
 
 
+@pytest.mark.adversarial
 @pytest.mark.parametrize("name", ["notes.xlsx", "notes.csv"])
 def test_not_an_xlsx(tmp_path, name):
     path = tmp_path / name
@@ -91,6 +92,7 @@ def test_misspelt_column_gets_a_hint(tmp_path):
     (True, "a TRUE/FALSE value"),
     (dt.datetime(2026, 3, 1), "a date or time"),
 ])
+@pytest.mark.adversarial
 def test_non_text_cells_are_refused_not_stringified(tmp_path, value, kind):
     sheets = sample_sheets()
     sheets["speaker"][2][1] = value
@@ -98,6 +100,7 @@ def test_non_text_cells_are_refused_not_stringified(tmp_path, value, kind):
     assert f"sheet 'speaker', row 3, column 'description' (B): expected text, got {kind}" in message
 
 
+@pytest.mark.adversarial
 def test_formula_is_refused(tmp_path):
     sheets = sample_sheets()
     sheets["example"][5][2] = '=UPPER("hello")'
@@ -105,6 +108,7 @@ def test_formula_is_refused(tmp_path):
     assert "sheet 'example', row 6, column 'korean' (C): formula not allowed; paste values" in message
 
 
+@pytest.mark.adversarial
 def test_error_value_is_refused(tmp_path):
     sheets = sample_sheets()
     sheets["theme"][4][2] = "#N/A"
@@ -202,6 +206,7 @@ def test_theme_without_examples_or_key_expressions(tmp_path, sheet, what):
     assert f"sheet 'theme', row 3, column 'name' (A): theme 'food' has no {what}" in message
 
 
+@pytest.mark.adversarial
 @pytest.mark.parametrize("bad_name", ["School Life", "1st_theme", "travel-tips", "Travel", "a" * 65])
 def test_invalid_theme_name(tmp_path, bad_name):
     sheets = sample_sheets()
@@ -226,6 +231,7 @@ def test_invalid_theme_name(tmp_path, bad_name):
     ("You are {}.", "empty placeholder {}"),
     ("You are {speaker:d}.", "placeholder {speaker:d} has a format spec"),
 ])
+@pytest.mark.adversarial
 def test_bad_templates(tmp_path, template, expected):
     sheets = sample_sheets()
     sheets["instruction_prompt"][3][2] = template
@@ -254,6 +260,7 @@ def test_all_problems_are_reported_in_sheet_order(tmp_path):
     assert "sheet 'example', row 11, column 'theme' (A): unknown theme 'nowhere'" in message
 
 
+@pytest.mark.adversarial
 def test_long_problem_listings_are_capped(tmp_path):
     sheets = sample_sheets()
     for row in sheets["example"][1:]:
@@ -269,6 +276,7 @@ def test_long_problem_listings_are_capped(tmp_path):
     assert len(lines) == 52 and lines[-1] == "  ... and 1 more"
 
 
+@pytest.mark.adversarial
 def test_a_stray_cell_far_away_does_not_hang_the_reader(tmp_path):
     import time
 
@@ -287,6 +295,7 @@ def test_a_stray_cell_far_away_does_not_hang_the_reader(tmp_path):
         read_workbook(path)
 
 
+@pytest.mark.adversarial
 def test_a_cell_over_excels_limit_is_refused(tmp_path):
     sheets = sample_sheets()
     sheets["example"][1][1] = "a" * 40_000
