@@ -2,11 +2,13 @@
 
 1,000 prompts rendered from the sample workbook go to a local OpenAI-compatible server
 (its own process on 127.0.0.1, so it does not share this interpreter) that answers in
-200 ms and fails 10% of calls with 429/500/503. Both runs use the real openai client with
-the text generator's retry policy; only the concurrency bound differs. Prints wall times,
-the speed-up (target >= 30x), the failures the server injected, and whether any prompt
-was lost (exit 1 if so). The concurrent path runs at each bound given, by default the text
-generator's default bound and twice that.
+200 ms and fails 10% of calls with 429/500/503. Both runs take the text generator's path:
+the real openai client (AsyncOpenAI on one event loop and connection pool), its retry policy,
+per-attempt deadline and answer journal; only the concurrency bound differs. Prints wall
+times, the speed-up (target >= 40x at the default bound), the failures the server injected,
+and whether any prompt was lost (exit 1 if so). A few untimed calls warm the process up
+first. The concurrent path runs at each bound given, by default the text generator's
+default bound and twice that.
 
     .venv/bin/python benchmarks/generation.py [--prompts 1000] [--concurrency 32 64]
         [--sequential-sample N]   # time N sequential calls and extrapolate (default: all)
@@ -15,6 +17,7 @@ generator's default bound and twice that.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import socket
 import subprocess
 import sys
@@ -27,11 +30,11 @@ import httpx
 import openai
 
 from correctly_assets.domain.answer_journal import AnswerJournal
+from correctly_assets.domain.deadline_http import async_deadline_http_client
 from correctly_assets.domain.generation import (
-    deadline_http_client,
-    generate_texts,
+    generate_texts_async,
     is_failed_request,
-    openai_complete_fn,
+    openai_acomplete_fn,
 )
 from correctly_assets.domain.models import GeneratedText, PromptExample
 from correctly_assets.domain.prompts import render_prompts
@@ -40,7 +43,7 @@ from correctly_assets.domain.workbook import read_workbook
 from correctly_assets.resources.files import SAMPLE_WORKBOOK
 from correctly_assets.resources.text_generator import TextGeneratorResource
 
-TARGET_SPEED_UP = 30.0
+TARGET_SPEED_UP = 40.0  # at the default bound, side by side, no prompt lost
 
 
 @contextmanager
@@ -86,24 +89,29 @@ def prompts_for(count: int) -> list[PromptExample]:
     return prompts[:count]
 
 
+async def _generate(prompts, root, concurrency, resource, journal) -> list[GeneratedText]:
+    # The client the text generator builds: its retries off, each attempt under a deadline.
+    async with openai.AsyncOpenAI(api_key="local", base_url=f"{root}/v1", max_retries=0,
+                                  timeout=resource.timeout_s,
+                                  http_client=async_deadline_http_client(resource.timeout_s)
+                                  ) as client:
+        complete = openai_acomplete_fn(client, "local", resource.temperature,
+                                       max_retries=resource.max_retries,
+                                       call_deadline_s=resource.call_deadline_s)
+        return await generate_texts_async(prompts, complete, concurrency,
+                                          on_answer=journal.record)
+
+
 def timed_run(prompts: list[PromptExample], root: str, concurrency: int,
               resource: TextGeneratorResource) -> tuple[float, list[GeneratedText], int]:
     """(seconds, results, failures the server injected during the run)."""
-    # The client the text generator builds: its retries off, each attempt under a deadline.
-    client = openai.OpenAI(api_key="local", base_url=f"{root}/v1", max_retries=0,
-                           timeout=resource.timeout_s,
-                           http_client=deadline_http_client(resource.timeout_s))
-    complete = openai_complete_fn(client, "local", resource.temperature,
-                                  max_retries=resource.max_retries,
-                                  call_deadline_s=resource.call_deadline_s)
     failures_before = server_stats(root)["failures"]
     with tempfile.TemporaryDirectory() as directory:
         # As generated_texts does: each answer journaled as it arrives.
         journal = AnswerJournal(Path(directory) / "journal.jsonl", "local")
         start = time.perf_counter()
-        texts = generate_texts(prompts, complete, concurrency, on_answer=journal.record)
+        texts = asyncio.run(_generate(prompts, root, concurrency, resource, journal))
         seconds = time.perf_counter() - start
-    client.close()
     return seconds, texts, server_stats(root)["failures"] - failures_before
 
 
@@ -135,6 +143,9 @@ def main() -> None:
           f"{args.failure_rate:.0%} (429/500/503); up to "
           f"{resource.max_retries} retries a prompt, timeout {resource.timeout_s} s")
     with local_server(args.latency, args.failure_rate) as root:
+        # Untimed: the first calls of a process pay one-time costs (the openai client's
+        # lazy imports, its TLS context), which neither side should be charged alone.
+        timed_run(prompts[:16], root, 16, resource)
         concurrent = {bound: timed_run(prompts, root, bound, resource)
                       for bound in args.concurrency}
         sequential_s, sequential, sequential_failures = timed_run(sample, root, 1, resource)

@@ -21,7 +21,8 @@ from correctly_assets.domain.generation import (
     generate_texts,
     is_failed_request,
     offline_complete,
-    openai_complete_fn,
+    generate_texts_async,
+    openai_acomplete_fn,
     redact,
     usage_summary,
 )
@@ -33,14 +34,21 @@ from correctly_assets_tests.test_prompts import SPEC
 PROMPTS = render_prompts(SPEC, "2026-05-01", 4) + render_prompts(SPEC, "2026-05-02", 4)
 
 
-def _complete(base_url: str, max_retries: int):
-    client = openai.OpenAI(api_key="local", base_url=base_url, max_retries=0, timeout=10)
-    return openai_complete_fn(client, "local-test-model", 0.0, max_retries=max_retries)
+def _generate(prompts, base_url: str, max_retries: int, max_concurrency: int):
+    """The text generator's HTTP path: AsyncOpenAI, its retry policy, one event loop."""
+    async def run():
+        async with openai.AsyncOpenAI(api_key="local", base_url=base_url, max_retries=0,
+                                      timeout=10) as client:
+            complete = openai_acomplete_fn(client, "local-test-model", 0.0,
+                                           max_retries=max_retries)
+            return await generate_texts_async(prompts, complete, max_concurrency)
+
+    return asyncio.run(run())
 
 
 def test_failures_are_retried_and_every_prompt_answered_in_order():
     with serve_in_thread(latency_s=0.05, failure_rate=0.3, seed=1) as server:
-        texts = generate_texts(PROMPTS, _complete(server.base_url, 8), max_concurrency=8)
+        texts = _generate(PROMPTS, server.base_url, 8, max_concurrency=8)
         stats = server.stats.as_dict()
     assert stats["failures"] > 0
     assert stats["requests"] == len(PROMPTS) + stats["failures"]
@@ -56,9 +64,8 @@ def test_failures_are_retried_and_every_prompt_answered_in_order():
 
 def test_calls_run_in_parallel_up_to_the_bound():
     with serve_in_thread(latency_s=0.3) as server:
-        complete = _complete(server.base_url, 0)
         start = time.perf_counter()
-        texts = generate_texts(PROMPTS, complete, max_concurrency=len(PROMPTS))
+        texts = _generate(PROMPTS, server.base_url, 0, max_concurrency=len(PROMPTS))
         elapsed = time.perf_counter() - start
     assert all(t.accepted for t in texts)
     assert elapsed < 0.3 * len(PROMPTS) / 2  # sequential calls would take 2.4 s
@@ -67,7 +74,7 @@ def test_calls_run_in_parallel_up_to_the_bound():
 @pytest.mark.adversarial
 def test_a_server_that_always_fails_loses_no_prompt():
     with serve_in_thread(failure_rate=1.0) as server:
-        texts = generate_texts(PROMPTS[:3], _complete(server.base_url, 0), max_concurrency=3)
+        texts = _generate(PROMPTS[:3], server.base_url, 0, max_concurrency=3)
     assert [t.prompt_id for t in texts] == [p.prompt_id for p in PROMPTS[:3]]
     assert all(t.rejection_reason.startswith("request failed: ") and t.raw_answer == ""
                for t in texts)
@@ -78,7 +85,7 @@ def test_a_server_that_always_fails_loses_no_prompt():
 def test_unparseable_answer_is_kept_with_its_reason():
     plain = PROMPTS[0].model_copy(update={"prompt": "Say hello."})
     with serve_in_thread() as server:
-        [text] = generate_texts([plain], _complete(server.base_url, 0), max_concurrency=1)
+        [text] = _generate([plain], server.base_url, 0, max_concurrency=1)
     assert not text.accepted and text.raw_answer
     assert text.rejection_reason.startswith("unparseable answer: ")
 
@@ -151,7 +158,7 @@ def test_an_answer_cut_off_by_max_tokens_is_kept_and_rejected_as_truncated():
 
 def test_answers_come_in_the_original_korean_format_over_http():
     with serve_in_thread() as server:
-        texts = generate_texts(PROMPTS[:4], _complete(server.base_url, 0), max_concurrency=2)
+        texts = _generate(PROMPTS[:4], server.base_url, 0, max_concurrency=2)
     for text in texts:
         assert text.accepted, text.rejection_reason
         assert text.raw_answer.startswith("### 교정 전 ###\n")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable
 from typing import Optional
@@ -11,16 +12,17 @@ import openai as openai_sdk
 from dagster_openai import OpenAIResource
 from pydantic import Field
 
+from ..domain.deadline_http import async_deadline_http_client
 from ..domain.generation import (
     DEFAULT_BATCH_BUDGET_S,
     DEFAULT_CALL_DEADLINE_S,
     DEFAULT_MAX_RETRIES,
     DEFAULT_TIMEOUT_S,
-    deadline_http_client,
     OFFLINE_MODEL,
     generate_texts,
+    generate_texts_async,
     offline_complete,
-    openai_complete_fn,
+    openai_acomplete_fn,
     usage_summary,
 )
 from ..domain.models import GeneratedText, PromptExample
@@ -30,7 +32,7 @@ class TextGeneratorResource(dg.ConfigurableResource):
     """Answers prompts through `openai` when it is configured, else offline.
 
     `openai` is dagster-openai's resource (API key from `EnvVar("OPENAI_API_KEY")`, base
-    URL for any OpenAI-compatible server). Calls run on `max_concurrency` threads; each is
+    URL for any OpenAI-compatible server). At most `max_concurrency` calls run at once; each is
     retried up to `max_retries` times on 429/5xx/time-outs, with exponential backoff.
     """
 
@@ -48,20 +50,21 @@ class TextGeneratorResource(dg.ConfigurableResource):
     # The answer's token limit; an answer it cuts off is kept, rejected as truncated.
     max_tokens: Optional[int] = Field(default=None, ge=1)
 
-    def _client(self, settings: OpenAIResource) -> openai_sdk.OpenAI:
+    def _client(self, settings: OpenAIResource) -> openai_sdk.AsyncOpenAI:
         # Built from the nested resource's settings rather than taken from its get_client:
         # that wraps the shared client's endpoints with a usage logger whose counters are
-        # updated without a lock (our calls run on many threads), and it needs an asset
-        # definition in context. Usage is summed per batch by `usage_summary` instead.
-        return openai_sdk.OpenAI(
+        # updated without a lock, and it needs an asset definition in context. Usage is
+        # summed per batch by `usage_summary` instead. Async: one event loop and one
+        # connection pool answer the batch, where threads contend for both.
+        return openai_sdk.AsyncOpenAI(
             api_key=settings.api_key,
             organization=settings.organization,
             project=settings.project,
             base_url=settings.base_url,
-            max_retries=0,  # openai_complete_fn retries
+            max_retries=0,  # openai_acomplete_fn retries
             timeout=self.timeout_s,
             # timeout_s bounds a whole attempt, not only each read of it
-            http_client=deadline_http_client(self.timeout_s),
+            http_client=async_deadline_http_client(self.timeout_s),
         )
 
     @property
@@ -90,13 +93,16 @@ class TextGeneratorResource(dg.ConfigurableResource):
             f"{self.max_concurrency} calls at a time"
         )
         batch_deadline = time.monotonic() + self.batch_budget_s
-        with self._client(self.openai) as client:
-            complete = openai_complete_fn(client, self.model, self.temperature,
-                                          max_retries=self.max_retries,
-                                          max_tokens=self.max_tokens,
-                                          call_deadline_s=self.call_deadline_s,
-                                          batch_deadline=batch_deadline)
-            texts = generate_texts(prompts, complete, self.max_concurrency,
-                                   secrets=(self.openai.api_key,), on_answer=on_answer,
-                                   batch_deadline=batch_deadline)
+        texts = asyncio.run(self._generate_async(prompts, on_answer, batch_deadline))
         return texts, {**usage_summary(texts), "model": self.model, "mode": "openai"}
+
+    async def _generate_async(self, prompts, on_answer, batch_deadline: float):
+        async with self._client(self.openai) as client:
+            complete = openai_acomplete_fn(client, self.model, self.temperature,
+                                           max_retries=self.max_retries,
+                                           max_tokens=self.max_tokens,
+                                           call_deadline_s=self.call_deadline_s,
+                                           batch_deadline=batch_deadline)
+            return await generate_texts_async(
+                prompts, complete, self.max_concurrency, secrets=(self.openai.api_key,),
+                on_answer=on_answer, batch_deadline=batch_deadline)
