@@ -1,6 +1,7 @@
 """The workbook sensor and the daily schedule, evaluated against a real instance."""
 
 import datetime as dt
+import os
 
 import dagster as dg
 
@@ -95,3 +96,22 @@ def test_split_and_model_follow_their_upstreams_for_recent_days():
         _materialized(instance, "train_split", "2026-06-01|food")
         fifth = _evaluate(instance, now, fourth)
         assert fifth.get_requested_partitions(dg.AssetKey("fine_tuned_model")) == {"2026-06-01"}
+
+
+def test_the_first_partition_date_is_configurable_and_checked(tmp_path):
+    import subprocess
+    import sys
+
+    script = ("from correctly_assets.definitions import defs; "
+              "from correctly_assets.partitions import daily_partitions; "
+              "print(daily_partitions.get_first_partition_key())")
+    env = {**os.environ, "CORRECTLY_FIRST_PARTITION_DATE": "2025-05-08", "DAGSTER_HOME": str(tmp_path)}
+    done = subprocess.run([sys.executable, "-c", script], env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip().splitlines()[-1] == "2025-05-08"
+    env["CORRECTLY_FIRST_PARTITION_DATE"] = "8 May 2025"
+    done = subprocess.run([sys.executable, "-c", "import correctly_assets.definitions"], env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode != 0
+    assert "CORRECTLY_FIRST_PARTITION_DATE must be a date written YYYY-MM-DD, got '8 May 2025'" in done.stderr

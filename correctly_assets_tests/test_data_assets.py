@@ -79,6 +79,31 @@ def test_near_duplicates_keep_their_side_across_days(instance, resources):
     assert set(sides[0].values()) == {"train", "validation"}
 
 
+def test_a_korean_theme_name_is_a_partition_key_a_file_and_rows(instance, resources, tmp_path):
+    # The original Correctly's themes are Korean phrases, spaces included.
+    theme = "일상적인 이야기를 일기처럼"
+    sheets = sample_sheets()
+    for sheet in ("theme", "key_expression", "example"):
+        for row in sheets[sheet][1:]:
+            if row[0] == "travel":
+                row[0] = theme
+    workbook = tmp_path / "korean.xlsx"
+    write_workbook(workbook, sheets)
+    resources["workbook"] = WorkbookResource(path=str(workbook))
+    _materialize_head(instance, resources)
+    assert theme in instance.get_dynamic_partitions("theme")
+    result = _materialize_partition(instance, resources, theme)
+    assert result.success
+    [materialization] = result.asset_materializations_for_node("train_split")
+    assert materialization.partition == f"{DATE}|{theme}"
+    store = resources["store"].get_store()
+    assert store.count_rows("generated_text", DATE, theme) == 6
+    assert store.count_rows("train_split", DATE, theme) == 6
+    artifacts = tmp_path / "artifacts"
+    assert (artifacts / "yaml_spec" / f"{theme}.yaml").read_text(encoding="utf-8").count(theme)
+    assert (artifacts / "train_split" / DATE / theme / "train.jsonl").exists()
+
+
 @pytest.mark.adversarial
 def test_bad_workbook_fails_raw_sheet_and_writes_nothing(instance, resources, tmp_path):
     sheets = sample_sheets()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -22,8 +23,12 @@ from .models import (
 )
 from .prompts import template_problem
 
-# A theme name becomes a Dagster partition key and a file name.
-THEME_NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
+# A theme name becomes a Dagster partition key and a file name: 1 to 64 letters of any
+# script (the original Correctly's themes are Korean phrases), digits, '_', '-' and single
+# spaces, starting with a letter and not ending with a space. Nothing else: '|' joins the
+# date and theme of a partition key, '/' and '.' would make paths, ',' and brackets have
+# meanings in Dagster's partition selections, control characters in every one of them.
+THEME_NAME_PATTERN = re.compile(r"^(?=.{1,64}$)[^\W\d_](?:[\w-]| (?! ))*(?<! )$")
 
 MAX_LISTED_PROBLEMS = 50
 
@@ -240,7 +245,9 @@ def _cell_text(cell) -> tuple[str | None, str | None]:
         if len(value) >= MAX_CELL_CHARS:  # openpyxl cuts longer text to the limit, silently
             return None, (f"cell reaches Excel's limit of {MAX_CELL_CHARS:,} characters, so its "
                           "text may have been cut; shorten it")
-        return (value.strip(), None) if value.strip() else (None, "required value is empty")
+        # NFC: text that looks the same is the same key (a theme typed on another machine)
+        text = unicodedata.normalize("NFC", value.strip())
+        return (text, None) if text else (None, "required value is empty")
     if value is None:
         return None, "required value is empty"
     if isinstance(value, bool):
@@ -279,8 +286,9 @@ def _check(sheets: dict[str, _Sheet], problems: list[WorkbookProblem]) -> None:
             name = row.values["name"]
             if name is not None and not THEME_NAME_PATTERN.match(name):
                 problems.append(themes.problem(row.number, "name", (
-                    f"invalid theme name {name!r}: use 1 to 64 lower-case letters, digits or '_', "
-                    "starting with a letter (it becomes a partition key and a file name)"
+                    f"invalid theme name {name!r}: use 1 to 64 letters (any script), digits, "
+                    "'_', '-' or single spaces, starting with a letter (it becomes a "
+                    "partition key and a file name)"
                 )))
         theme_names = _names(themes, "name")
         for child, what in (("key_expression", "key expressions"), ("example", "examples")):
