@@ -60,12 +60,12 @@ def template_fields(template: str) -> set[str]:
     return {name for _, name, _, _ in string.Formatter().parse(template) if name}
 
 
-def template_problem(template: str) -> str | None:
+def template_problem(template: str, placeholders: frozenset[str] = PLACEHOLDERS) -> str | None:
     """What makes `template` unusable, if anything. Templates take named placeholders only
     ({speaker}); a format spec ({speaker:>20000000}), a conversion ({speaker!r}) or an
     attribute or index ({speaker.upper}, {speaker[0]}) is refused before anything is
     rendered, since str.format would execute it (a width of 10**9 allocates 1 GB)."""
-    allowed = ", ".join(f"{{{name}}}" for name in sorted(PLACEHOLDERS))
+    allowed = ", ".join(f"{{{name}}}" for name in sorted(placeholders))
     try:
         parts = list(string.Formatter().parse(template))  # parses only; executes nothing
     except ValueError as error:
@@ -83,7 +83,7 @@ def template_problem(template: str) -> str | None:
         if not name.isidentifier():
             return (f"placeholder {{{name[:60]}}} uses attribute or index access; only plain "
                     f"named placeholders are allowed: {allowed}")
-        if name not in PLACEHOLDERS:
+        if name not in placeholders:
             unknown.append(name)
     if unknown:
         listed = ", ".join(f"{{{name}}}" for name in sorted(set(unknown)))
