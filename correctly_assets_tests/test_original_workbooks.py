@@ -3,7 +3,6 @@ are written here, in those shapes, with text of their own)."""
 
 from pathlib import Path
 
-import openpyxl
 import pytest
 
 from correctly_assets.domain.original_workbooks import (
@@ -12,6 +11,7 @@ from correctly_assets.domain.original_workbooks import (
     main,
     read_original_workbooks,
 )
+from correctly_assets.domain.sample_workbook import write_workbook
 from correctly_assets.domain.workbook import WorkbookError
 
 LATE_PROMPT = ("##### 목적 #####\n글을 쓰세요.\n형식: {form_form}\n설명: {form_description}\n"
@@ -74,14 +74,8 @@ def _correction_script(early: bool) -> dict[str, list[list]]:
 
 def _write(directory: Path, text: dict, script: dict) -> Path:
     directory.mkdir(parents=True, exist_ok=True)
-    for name, sheets in ((TEXT_REPOSITORY, text), (CORRECTION_SCRIPT, script)):
-        book = openpyxl.Workbook()
-        book.remove(book.active)
-        for title, rows in sheets.items():
-            sheet = book.create_sheet(title)
-            for row in rows:
-                sheet.append(row)
-        book.save(directory / name)
+    write_workbook(directory / TEXT_REPOSITORY, text)
+    write_workbook(directory / CORRECTION_SCRIPT, script)
     return directory
 
 
