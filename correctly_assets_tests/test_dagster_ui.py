@@ -175,7 +175,7 @@ def test_launch_a_run_and_backfill_8_themes_by_30_days(dagster_ui, browser, tmp_
     # A missed stretch, backfilled again by its dates: replaced, never duplicated.
     again = run_backfill(graphql, partition_keys("2026-01-10", "2026-01-11", themes), 600)
     assert again.succeeded, again
-    for table in ("example", "generated_text", "train"):
+    for table in ("prompt_example", "generated_text", "train_split"):
         assert store.count_rows(table) == 6 * len(keys), table
     for day in ("2026-01-01", "2026-01-10", "2026-01-30"):
         for theme in themes:
@@ -236,5 +236,5 @@ def test_job_and_asset_backfills_of_a_subset_write_exactly_it_or_fail_loudly(dag
     for day in ("2026-06-01", "2026-06-02", "2026-06-03", "2026-06-04"):
         for theme in themes:
             expected = 6 if f"{day}|{theme}" in keys else 0
-            for table in ("example", "generated_text", "train"):
+            for table in ("prompt_example", "generated_text", "train_split"):
                 assert store.count_rows(table, date=day, theme=theme) == expected, (table, day, theme)

@@ -48,8 +48,8 @@ def test_whole_graph_for_one_partition_is_idempotent(instance, resources, tmp_pa
     assert all(_check_results(result).values()), _check_results(result)
     store = resources["store"].get_store()
     counts = {t: store.count_rows(t, date=DATE, theme="travel")
-              for t in ("example", "generated_text", "train")}
-    assert counts == {"example": 6, "generated_text": 6, "train": 6}
+              for t in ("prompt_example", "generated_text", "train_split")}
+    assert counts == {"prompt_example": 6, "generated_text": 6, "train_split": 6}
     split_dir = tmp_path / "artifacts" / "train_split" / DATE / "travel"
     lines = [json.loads(line) for name in ("train", "validation")
              for line in (split_dir / f"{name}.jsonl").read_text().splitlines()]
@@ -180,7 +180,7 @@ def test_a_backfill_range_runs_as_one_run_with_one_set_of_rows_per_partition(ins
     materialized = {m.partition for m in result.asset_materializations_for_node("train_split")}
     assert materialized == {f"{d}|{t}" for d in days for t in themes}
     store = resources["store"].get_store()
-    for table in ("example", "generated_text", "train"):
+    for table in ("prompt_example", "generated_text", "train_split"):
         counts = {(d, t): store.count_rows(table, date=d, theme=t) for d in days for t in themes}
         assert set(counts.values()) == {6}, (table, counts)
     assert store.count_rows("generated_text") == 6 * len(days) * len(themes)
