@@ -1,8 +1,10 @@
 """Answering prompts: concurrent, bounded, and losing nothing.
 
-`generate_texts` calls a `Complete` function for every prompt on a bounded thread pool
-and always returns one `GeneratedText` per prompt, in prompt order: a parsed answer, an
-unparseable one kept with its reason, or a failed call kept with its error.
+`generate_texts_async` calls an `AsyncComplete` (the openai client's `AsyncOpenAI`, see
+`openai_acomplete_fn`) for every prompt, at most `max_concurrency` at once on one event
+loop; `generate_texts` does the same for a plain `Complete` (the offline generator) on a
+bounded thread pool. Both always return one `GeneratedText` per prompt, in prompt order: a
+parsed answer, an unparseable one kept with its reason, or a failed call kept with its error.
 
 Transient failures (429, 408/409, 5xx, time-outs, connection errors) are retried here with
 tenacity: exponential backoff with jitter from 0.1 s, honouring the server's Retry-After.
