@@ -2,9 +2,10 @@
 
 1,000 prompts rendered from the sample workbook go to a local OpenAI-compatible server
 (its own process on 127.0.0.1, so it does not share this interpreter) that answers in
-200 ms and fails 10% of calls with 429/500/503. Both runs take the text generator's path:
-the real openai client (AsyncOpenAI on one event loop and connection pool), its retry policy,
-per-attempt deadline and answer journal; only the concurrency bound differs. Prints wall
+200 ms and fails 10% of calls with 429/500/503. Both runs go through the text generator
+resource itself, as generated_texts calls it: the real openai client (AsyncOpenAI on one
+event loop and connection pool), its retry policy, per-attempt deadline and budget, and an
+answer journal; only the concurrency bound differs. Prints wall
 times, the speed-up (target >= 40x at the default bound), the failures the server injected,
 and whether any prompt was lost (exit 1 if so). A few untimed calls warm the process up
 first. The concurrent path runs at each bound given, by default the text generator's
@@ -17,7 +18,6 @@ default bound and twice that.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import socket
 import subprocess
 import sys
@@ -26,16 +26,12 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 
+import dagster as dg
 import httpx
-import openai
+from dagster_openai import OpenAIResource
 
 from correctly_assets.domain.answer_journal import AnswerJournal
-from correctly_assets.domain.deadline_http import async_deadline_http_client
-from correctly_assets.domain.generation import (
-    generate_texts_async,
-    is_failed_request,
-    openai_acomplete_fn,
-)
+from correctly_assets.domain.generation import is_failed_request
 from correctly_assets.domain.models import GeneratedText, PromptExample
 from correctly_assets.domain.prompts import render_prompts
 from correctly_assets.domain.spec import build_theme_specs
@@ -89,28 +85,18 @@ def prompts_for(count: int) -> list[PromptExample]:
     return prompts[:count]
 
 
-async def _generate(prompts, root, concurrency, resource, journal) -> list[GeneratedText]:
-    # The client the text generator builds: its retries off, each attempt under a deadline.
-    async with openai.AsyncOpenAI(api_key="local", base_url=f"{root}/v1", max_retries=0,
-                                  timeout=resource.timeout_s,
-                                  http_client=async_deadline_http_client(resource.timeout_s)
-                                  ) as client:
-        complete = openai_acomplete_fn(client, "local", resource.temperature,
-                                       max_retries=resource.max_retries,
-                                       call_deadline_s=resource.call_deadline_s)
-        return await generate_texts_async(prompts, complete, concurrency,
-                                          on_answer=journal.record)
-
-
-def timed_run(prompts: list[PromptExample], root: str, concurrency: int,
-              resource: TextGeneratorResource) -> tuple[float, list[GeneratedText], int]:
-    """(seconds, results, failures the server injected during the run)."""
+def timed_run(prompts: list[PromptExample], root: str,
+              concurrency: int) -> tuple[float, list[GeneratedText], int]:
+    """(seconds, results, failures the server injected during the run), through the text
+    generator itself, as generated_texts calls it."""
+    generator = TextGeneratorResource(openai=OpenAIResource(api_key="local", base_url=f"{root}/v1"),
+                                      model="local", max_concurrency=concurrency)
     failures_before = server_stats(root)["failures"]
-    with tempfile.TemporaryDirectory() as directory:
+    with tempfile.TemporaryDirectory() as directory, dg.build_asset_context() as context:
         # As generated_texts does: each answer journaled as it arrives.
-        journal = AnswerJournal(Path(directory) / "journal.jsonl", "local")
+        journal = AnswerJournal(Path(directory) / "journal.jsonl", generator.generator)
         start = time.perf_counter()
-        texts = asyncio.run(_generate(prompts, root, concurrency, resource, journal))
+        texts, _ = generator.generate(context, prompts, on_answer=journal.record)
         seconds = time.perf_counter() - start
     return seconds, texts, server_stats(root)["failures"] - failures_before
 
@@ -145,10 +131,10 @@ def main() -> None:
     with local_server(args.latency, args.failure_rate) as root:
         # Untimed: the first calls of a process pay one-time costs (the openai client's
         # lazy imports, its TLS context), which neither side should be charged alone.
-        timed_run(prompts[:16], root, 16, resource)
-        concurrent = {bound: timed_run(prompts, root, bound, resource)
+        timed_run(prompts[:16], root, 16)
+        concurrent = {bound: timed_run(prompts, root, bound)
                       for bound in args.concurrency}
-        sequential_s, sequential, sequential_failures = timed_run(sample, root, 1, resource)
+        sequential_s, sequential, sequential_failures = timed_run(sample, root, 1)
         total = server_stats(root)
     ok = True
     for bound, (seconds, texts, injected) in concurrent.items():

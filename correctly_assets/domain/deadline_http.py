@@ -19,17 +19,6 @@ class DeadlineExceeded(httpx2.TimeoutException):
     """An HTTP exchange that ran past its overall deadline (a time-out: retried)."""
 
 
-def _bounded_timeouts(request: httpx2.Request, deadline_s: float) -> None:
-    request.extensions["timeout"] = {
-        key: min(value, deadline_s) if value is not None else deadline_s
-        for key, value in request.extensions.get(
-            "timeout", dict.fromkeys(("connect", "read", "write", "pool"))).items()}
-
-
-def _past(deadline: float, request: httpx2.Request) -> DeadlineExceeded:
-    return DeadlineExceeded("the answer kept arriving past the call's deadline", request=request)
-
-
 class _AsyncDeadlineStream(httpx2.AsyncByteStream):
     def __init__(self, stream: httpx2.AsyncByteStream, deadline: float, request: httpx2.Request):
         self._stream, self._deadline, self._request = stream, deadline, request
@@ -37,7 +26,8 @@ class _AsyncDeadlineStream(httpx2.AsyncByteStream):
     async def __aiter__(self):
         async for chunk in self._stream:
             if time.monotonic() > self._deadline:
-                raise _past(self._deadline, self._request)
+                raise DeadlineExceeded("the answer kept arriving past the call's deadline",
+                                       request=self._request)
             yield chunk
 
     async def aclose(self) -> None:
@@ -51,7 +41,10 @@ class _AsyncDeadlineTransport(httpx2.AsyncHTTPTransport):
 
     async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
         deadline = time.monotonic() + self.deadline_s
-        _bounded_timeouts(request, self.deadline_s)
+        request.extensions["timeout"] = {  # no single wait longer than the whole deadline
+            key: min(value, self.deadline_s) if value is not None else self.deadline_s
+            for key, value in request.extensions.get(
+                "timeout", dict.fromkeys(("connect", "read", "write", "pool"))).items()}
         response = await super().handle_async_request(request)
         response.stream = _AsyncDeadlineStream(response.stream, deadline, request)
         return response

@@ -222,13 +222,6 @@ def _failed(prompt: PromptExample, err: Exception, secrets: tuple[str, ...]) -> 
     return GeneratedText(**base, raw_answer="", model="", rejection_reason=redact(reason, secrets))
 
 
-def _budget_spent(prompt: PromptExample) -> GeneratedText:
-    return GeneratedText(prompt_id=prompt.prompt_id, date=prompt.date, theme=prompt.theme,
-                         raw_answer="", model="", rejection_reason=(
-                             "request failed: BudgetSpent: the batch's budget was spent before "
-                             "this call could start"))
-
-
 def _judged(prompt: PromptExample, completion: Completion,
             secrets: tuple[str, ...]) -> GeneratedText:
     """The row of an answer: parsed, or kept with why it could not be."""
@@ -265,13 +258,10 @@ def generate_texts(
     prompts: list[PromptExample], complete: Complete, max_concurrency: int,
     secrets: Iterable[str] = (),
     on_answer: Callable[[PromptExample, GeneratedText], None] | None = None,
-    batch_deadline: float | None = None,
 ) -> list[GeneratedText]:
     """One GeneratedText per prompt, in prompt order, at most `max_concurrency` calls at once.
     `secrets` (the API key) are scrubbed from every answer and error kept. `on_answer` is
-    called with each answer as it arrives (an AnswerJournal's `record`). A prompt whose call
-    would start after `batch_deadline` (a `time.monotonic()` instant) is not sent: it is
-    kept as a failed call."""
+    called with each answer as it arrives (an AnswerJournal's `record`)."""
     if max_concurrency < 1:
         raise ValueError(f"max_concurrency must be at least 1, got {max_concurrency}")
     if not prompts:
@@ -279,10 +269,7 @@ def generate_texts(
     secrets = tuple(secrets)
 
     def answer(prompt: PromptExample) -> GeneratedText:
-        if batch_deadline is not None and time.monotonic() >= batch_deadline:
-            text = _budget_spent(prompt)
-        else:
-            text = _answer(prompt, complete, secrets)
+        text = _answer(prompt, complete, secrets)
         if on_answer is not None:
             on_answer(prompt, text)
         return text
@@ -299,7 +286,9 @@ async def generate_texts_async(
 ) -> list[GeneratedText]:
     """`generate_texts` for an `AsyncComplete`: the same rows, in prompt order, at most
     `max_concurrency` calls at once, on one event loop. For an HTTP model this is the
-    faster path: one thread and one connection pool, where threads contend for both."""
+    faster path: one thread and one connection pool, where threads contend for both. A
+    prompt whose call would start after `batch_deadline` (a `time.monotonic()` instant) is
+    not sent: it is kept as a failed call."""
     if max_concurrency < 1:
         raise ValueError(f"max_concurrency must be at least 1, got {max_concurrency}")
     secrets = tuple(secrets)
@@ -308,7 +297,8 @@ async def generate_texts_async(
     async def answer(prompt: PromptExample) -> GeneratedText:
         async with slots:
             if batch_deadline is not None and time.monotonic() >= batch_deadline:
-                text = _budget_spent(prompt)
+                text = _failed(prompt, BudgetSpent(
+                    "the batch's budget was spent before this call could start"), secrets)
             else:
                 try:
                     text = _judged(prompt, await complete(prompt), secrets)
