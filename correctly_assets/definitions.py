@@ -9,7 +9,7 @@ from pathlib import Path
 import dagster as dg
 
 from .defs.data import generation, prompts, split, workbook
-from .defs.model import evaluation, training
+from .defs.model import dpo, evaluation, preferences, training
 from .defs.resources import build_executor, build_resources
 
 __all__ = ["build_executor", "build_resources", "data_assets", "defs", "model_assets"]
@@ -17,6 +17,6 @@ __all__ = ["build_executor", "build_resources", "data_assets", "defs", "model_as
 # The stages' assets by group, for code that materialises a part of the graph
 # (make demo, the tests) with dg.materialize.
 data_assets = dg.load_assets_from_modules([workbook, prompts, generation, split])
-model_assets = dg.load_assets_from_modules([training, evaluation])
+model_assets = dg.load_assets_from_modules([training, preferences, dpo, evaluation])
 
 defs = dg.load_from_defs_folder(path_within_project=Path(__file__).parent)

@@ -97,6 +97,18 @@ def test_split_and_model_follow_their_upstreams_for_recent_days():
         fifth = _evaluate(instance, now, fourth)
         assert fifth.get_requested_partitions(dg.AssetKey("fine_tuned_model")) == {"2026-06-01"}
 
+        # A dpo_model, trained on request, is scored and weighed by the gate when it lands
+        # (its absence held nothing back above).
+        for asset in ("fine_tuned_model", "model_evaluation", "registered_model"):
+            _materialized(instance, asset, "2026-06-01")
+        sixth = _evaluate(instance, now, fifth)
+        assert sixth.total_requested == 0
+        _materialized(instance, "dpo_model", "2026-06-01")
+        seventh = _evaluate(instance, now, sixth)
+        for asset in ("model_evaluation", "registered_model"):
+            assert seventh.get_requested_partitions(dg.AssetKey(asset)) == {"2026-06-01"}
+        assert seventh.get_requested_partitions(dg.AssetKey("fine_tuned_model")) == set()
+
 
 def test_the_first_partition_date_is_configurable_and_checked(tmp_path):
     import subprocess

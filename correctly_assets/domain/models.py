@@ -166,3 +166,23 @@ class TrainExample(_Record):
     split: str  # "train" or "validation"
     group: str  # near-duplicate group; a group never straddles the split
     messages: tuple[dict[str, str], ...]
+
+
+class PreferencePair(_Record):
+    """A train row's answer (chosen) and a worse answer to the same chat (rejected)."""
+
+    prompt_id: str  # the train row's
+    date: str
+    theme: str
+    split: str  # the train row's side: held-out pairs come from validation rows
+    prompt: tuple[dict[str, str], ...]  # the system and user turns
+    chosen: str
+    rejected: str
+    source: str  # on_policy, llm_judged or rule (domain.preferences.SOURCES)
+    detail: str = ""  # the scores, the verdict or the rule that made it
+
+    def as_trl(self) -> dict[str, list[dict[str, str]]]:
+        """TRL's conversational preference format."""
+        return {"prompt": list(self.prompt),
+                "chosen": [{"role": "assistant", "content": self.chosen}],
+                "rejected": [{"role": "assistant", "content": self.rejected}]}

@@ -1,5 +1,14 @@
-"""Rule-made rejected answers, for preference pairs: the chosen answer made worse in one of
-the ways a correction goes wrong, each recorded by name.
+"""Preference pairs: for a train row, its answer (chosen) and a worse one (rejected).
+
+Where the rejected answer comes from, each pair recording which (`SOURCES`, tried in the
+order a user lists them, the first that gives one wins):
+
+- `on_policy`: the fine-tuned model's own reply to the same learner's text, when its
+  corrected text scores at least `margin` GLEU points below the chosen one's (both scored
+  against the chosen corrected text);
+- `llm_judged`: the model's reply, when the judge (the text generator, asked which of the
+  two is better, see `judging`) marks it worse;
+- `rule`: the chosen answer made worse by a rule, one of the ways a correction goes wrong:
 
 - `uncorrected_error`: one of its corrections undone (the learner's words left in the
   corrected text) and its point dropped;
@@ -18,9 +27,15 @@ import re
 from collections import Counter
 from collections.abc import Callable, Sequence
 
+from ..evaluation.gleu import sentence_gleu
 from .answer_format import Language
-from .chat_format import format_reply, prompt_messages
-from .models import CorrectionPoint, Edit, ParsedAnswer
+from .chat_format import format_reply, language_of, learner_text, parse_reply, prompt_messages
+from .models import CorrectionPoint, Edit, ParsedAnswer, PreferencePair, TrainExample
+
+SOURCES = ("on_policy", "llm_judged", "rule")
+# Sources that need the fine-tuned model's replies.
+POLICY_SOURCES = ("on_policy", "llm_judged")
+DEFAULT_MARGIN = 10.0  # GLEU points
 
 # Plain words and a wordier, stiffer way to say them: a rewrite no learner needed.
 _REWORDINGS = {
@@ -85,6 +100,10 @@ DEGRADATIONS: dict[str, Callable[[ParsedAnswer, random.Random], ParsedAnswer | N
 }
 
 
+def _rng(seed: str) -> random.Random:
+    return random.Random(int.from_bytes(hashlib.sha256(seed.encode()).digest()[:8], "big"))
+
+
 def rule_rejected(answer: ParsedAnswer, seed: str,
                   kinds: Sequence[str] = tuple(DEGRADATIONS)) -> tuple[ParsedAnswer, str] | None:
     """(a worse answer, the degradation used): the kinds tried in an order drawn from
@@ -92,7 +111,7 @@ def rule_rejected(answer: ParsedAnswer, seed: str,
     unknown = [k for k in kinds if k not in DEGRADATIONS]
     if unknown:
         raise ValueError(f"unknown degradation {unknown[0]!r}; one of {', '.join(DEGRADATIONS)}")
-    rng = random.Random(int.from_bytes(hashlib.sha256(seed.encode()).digest()[:8], "big"))
+    rng = _rng(seed)
     order = list(kinds)
     rng.shuffle(order)
     for kind in order:
@@ -128,3 +147,54 @@ def preference_pair(chosen: ParsedAnswer, rejected: ParsedAnswer,
     return {"prompt": prompt_messages(chosen.before, language),
             "chosen": [{"role": "assistant", "content": format_reply(chosen, language)}],
             "rejected": [{"role": "assistant", "content": format_reply(rejected, language)}]}
+
+
+def check_sources(sources: Sequence[str]) -> None:
+    unknown = [s for s in sources if s not in SOURCES]
+    if unknown or not sources:
+        raise ValueError(f"sources must list one or more of {', '.join(SOURCES)}; "
+                         f"got {list(sources)}")
+
+
+def chosen_first(seed: str, prompt_id: str) -> bool:
+    """Whether the judge is shown the chosen reply as A (drawn per pair from the seed)."""
+    return _rng(f"{seed}|judge|{prompt_id}").random() < 0.5
+
+
+def policy_scores(example: TrainExample, reply: str) -> tuple[float, float]:
+    """(chosen, policy) sentence GLEU of each corrected text against the chosen one."""
+    learner = learner_text(example.messages[1]["content"])
+    chosen = parse_reply(example.messages[2]["content"]).corrected
+    policy = parse_reply(reply).corrected
+    return sentence_gleu(learner, chosen, [chosen]), sentence_gleu(learner, policy, [chosen])
+
+
+def pair_for(example: TrainExample, sources: Sequence[str], *, answer: ParsedAnswer | None,
+             policy_reply: str | None = None, judged_worse: bool | None = None,
+             margin: float = DEFAULT_MARGIN, seed: str = "") -> PreferencePair | None:
+    """The example's pair from the first of `sources` that gives a rejected answer, or None.
+
+    `answer` is the example's parsed answer (for `rule`); `policy_reply` the model's reply
+    to its learner's text (for `on_policy` and `llm_judged`); `judged_worse` whether the
+    judge marked that reply worse than the chosen one (None: not judged)."""
+    chosen = example.messages[2]["content"]
+    base = {"prompt_id": example.prompt_id, "date": example.date, "theme": example.theme,
+            "split": example.split, "prompt": tuple(example.messages[:2]), "chosen": chosen}
+    differs = policy_reply is not None and policy_reply.strip() != chosen.strip()
+    for source in sources:
+        if source == "on_policy" and differs:
+            chosen_gleu, policy_gleu = policy_scores(example, policy_reply)
+            if chosen_gleu - policy_gleu >= margin:
+                return PreferencePair(**base, rejected=policy_reply, source=source,
+                                      detail=f"gleu {policy_gleu:.1f} vs {chosen_gleu:.1f}")
+        elif source == "llm_judged" and differs and judged_worse:
+            return PreferencePair(**base, rejected=policy_reply, source=source,
+                                  detail="judged worse")
+        elif source == "rule" and answer is not None:
+            made = rule_rejected(answer, seed=f"{seed}|{example.prompt_id}")
+            if made is not None:
+                rejected, kind = made
+                text = format_reply(rejected, language_of(example.messages))
+                if text.strip() != chosen.strip():
+                    return PreferencePair(**base, rejected=text, source=source, detail=kind)
+    return None

@@ -25,6 +25,7 @@ from ..domain.generation import (
     openai_acomplete_fn,
     usage_summary,
 )
+from ..domain.judging import JUDGE_SYSTEM_PROMPT, Judgement, judge_async, offline_verdict
 from ..domain.models import GeneratedText, PromptExample
 
 
@@ -106,3 +107,23 @@ class TextGeneratorResource(dg.ConfigurableResource):
             return await generate_texts_async(
                 prompts, complete, self.max_concurrency, secrets=(self.openai.api_key,),
                 on_answer=on_answer, batch_deadline=batch_deadline)
+
+    def judge(self, context: dg.AssetExecutionContext, prompts: list[str]) -> list[Judgement]:
+        """The judge's verdict on each `judging.judge_prompt`, asked of the same model at
+        temperature 0 (offline: `offline_verdict`), within one batch budget."""
+        if self.openai is None:
+            context.log.info(f"Judging {len(prompts)} pairs with the offline judge")
+            return [Judgement(offline_verdict(p)) for p in prompts]
+        context.log.info(f"Judging {len(prompts)} pairs with {self.model}")
+        batch_deadline = time.monotonic() + self.batch_budget_s
+        return asyncio.run(self._judge_async(prompts, batch_deadline))
+
+    async def _judge_async(self, prompts: list[str], batch_deadline: float) -> list[Judgement]:
+        async with self._client(self.openai) as client:
+            # A verdict is one word; a few tokens leave room for a server's preamble.
+            complete = openai_acomplete_fn(client, self.model, 0.0, JUDGE_SYSTEM_PROMPT,
+                                           max_retries=self.max_retries, max_tokens=8,
+                                           call_deadline_s=self.call_deadline_s,
+                                           batch_deadline=batch_deadline)
+            return await judge_async(prompts, complete, self.max_concurrency,
+                                     secrets=(self.openai.api_key,), batch_deadline=batch_deadline)

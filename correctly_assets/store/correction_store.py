@@ -29,6 +29,7 @@ from ..domain.models import (
     InstructionPrompt,
     KeyExpression,
     ParsedAnswer,
+    PreferencePair,
     PromptExample,
     ScriptType,
     Speaker,
@@ -260,6 +261,13 @@ class CorrectionStore:
         ]
         self._replace_partition(schema.train_split, day, theme, rows)
 
+    def replace_preference_pairs(self, date: str, theme: str, pairs: Sequence[PreferencePair]) -> None:
+        """The partition's pairs, each on a train row of the same partition."""
+        day = _check_partition(date, theme, pairs)
+        rows = [{"prompt_id": p.prompt_id, "date": day, "theme": theme, "rejected": p.rejected,
+                 "source": p.source, "detail": p.detail} for p in pairs]
+        self._replace_partition(schema.preference_pair, day, theme, rows)
+
     def _replace_partition(self, table: Table, day: dt.date, theme: str, rows: list[dict]) -> None:
         with self.engine.begin() as conn:
             # Two runs of the same partition at once would otherwise interleave their
@@ -377,17 +385,46 @@ class CorrectionStore:
                 f"SELECT * FROM {schema.ORIGINAL_TRAIN_VIEW} ORDER BY date, theme, generated_text_id"))
             return [dict(row._mapping) for row in rows]
 
-    def load_train_examples(self, up_to_date: str | None = None) -> list[TrainExample]:
-        """Every theme's train rows up to and including `up_to_date`, in (date, theme, id) order."""
+    def load_train_examples(self, up_to_date: str | None = None,
+                            partition: tuple[str, str] | None = None) -> list[TrainExample]:
+        """Train rows in (date, theme, id) order: every theme's up to and including
+        `up_to_date`, or one (date, theme) partition's."""
         table = schema.train_split
         query = select(table).order_by(table.c.date, table.c.theme, table.c.prompt_id)
         if up_to_date is not None:
             query = query.where(table.c.date <= _partition_date(up_to_date))
+        if partition is not None:
+            query = query.where(table.c.date == _partition_date(partition[0]),
+                                table.c.theme == partition[1])
         with self.engine.connect() as conn:
             return [
                 TrainExample(
                     prompt_id=row.prompt_id, date=row.date.isoformat(), theme=row.theme,
                     split=row.split, group=row.near_duplicate_group, messages=row.messages,
+                )
+                for row in conn.execute(query)
+            ]
+
+    def load_preference_pairs(self, up_to_date: str | None = None,
+                              partition: tuple[str, str] | None = None) -> list[PreferencePair]:
+        """Pairs with their train rows' prompts and chosen answers, in (date, theme, id)
+        order: every theme's up to `up_to_date`, or one (date, theme) partition's."""
+        pairs, train = schema.preference_pair, schema.train_split
+        query = (select(pairs, train.c.split, train.c.messages)
+                 .join(train, pairs.c.prompt_id == train.c.prompt_id)
+                 .order_by(pairs.c.date, pairs.c.theme, pairs.c.prompt_id))
+        if up_to_date is not None:
+            query = query.where(pairs.c.date <= _partition_date(up_to_date))
+        if partition is not None:
+            query = query.where(pairs.c.date == _partition_date(partition[0]),
+                                pairs.c.theme == partition[1])
+        with self.engine.connect() as conn:
+            return [
+                PreferencePair(
+                    prompt_id=row.prompt_id, date=row.date.isoformat(), theme=row.theme,
+                    split=row.split, prompt=tuple(row.messages[:2]),
+                    chosen=row.messages[2]["content"], rejected=row.rejected,
+                    source=row.source, detail=row.detail,
                 )
                 for row in conn.execute(query)
             ]

@@ -148,7 +148,24 @@ train_split = Table(
     Index("ix_train_split_date_theme", "date", "theme"),
 )
 
-PARTITIONED_TABLES = (prompt_example, generated_text, train_split)
+# preference_pairs: the rejected answer of a train row (its chosen answer is the row's own);
+# re-splitting a partition drops its pairs with its train rows.
+preference_pair = Table(
+    "preference_pair",
+    metadata,
+    Column("prompt_id", Text, ForeignKey("train_split.prompt_id", ondelete="CASCADE"),
+           primary_key=True),
+    Column("date", Date, nullable=False),
+    Column("theme", Text, nullable=False),
+    Column("rejected", Text, nullable=False),
+    Column("source", Text, nullable=False),
+    Column("detail", Text, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    CheckConstraint("source IN ('on_policy', 'llm_judged', 'rule')", name="ck_preference_pair_source"),
+    Index("ix_preference_pair_date_theme", "date", "theme"),
+)
+
+PARTITIONED_TABLES = (prompt_example, generated_text, train_split, preference_pair)
 
 # Databases made before the tables took their assets' names are renamed when the store
 # opens (CorrectionStore.create_schema), rows kept: the old name of each table, index and
@@ -167,8 +184,9 @@ LEGACY_RENAMES = (
 
 # The train rows in the original Correctly's shape, for tools written against its `train`
 # table: `input` is the learner's section (### 교정 전 ###), `output` the whole sectioned
-# answer, `rejected` empty until preference data exists. Exact for the Korean chat format
-# (train_split's default), whose assistant turn is the answer after the `#####` separator.
+# answer. Exact for the Korean chat format
+# (train_split's default), whose assistant turn is the answer after the `#####` separator;
+# `rejected` is preference_pairs' rejected answer, when the row has one.
 ORIGINAL_TRAIN_VIEW = "train_original"
 ORIGINAL_TRAIN_VIEW_SQL = f"""
 CREATE OR REPLACE VIEW {ORIGINAL_TRAIN_VIEW} AS
@@ -179,8 +197,9 @@ SELECT t.prompt_id AS generated_text_id,
        t.messages -> 0 ->> 'content' AS instruction,
        t.messages -> 1 ->> 'content' AS input,
        (t.messages -> 1 ->> 'content') || E'\\n#####\\n' || (t.messages -> 2 ->> 'content') AS output,
-       NULL::text AS rejected,
+       p.rejected,
        g.created_at
 FROM train_split AS t
 JOIN generated_text AS g USING (prompt_id)
+LEFT JOIN preference_pair AS p USING (prompt_id)
 """

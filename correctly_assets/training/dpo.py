@@ -12,8 +12,7 @@ share of pairs it prefers the right way.
 from __future__ import annotations
 
 import json
-import os
-import shutil
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
@@ -22,23 +21,22 @@ LOSS_TYPES = ("sigmoid", "hinge", "ipo", "robust", "bco_pair", "apo_zero", "apo_
 
 
 @dataclass(kw_only=True)
-class PreferenceConfig:
-    model_dir: str = field(metadata={"help": "the model to start from (fine_tuned_model's)"})
-    train_file: str = field(metadata={"help": "JSONL of preference pairs"})
-    output_dir: str = field(metadata={"help": "model/ goes here"})
-    validation_file: Optional[str] = field(
-        default=None, metadata={"help": "held-out pairs, scored before and after"})
+class PreferenceSettings:
+    """What a user sets for a DPO training (dpo_model's run config is built from these)."""
+
     beta: float = field(default=0.1, metadata={"help": "how far from the reference model"})
     loss_type: str = field(default="sigmoid", metadata={"help": f"one of {', '.join(LOSS_TYPES)}"})
     use_lora: bool = field(default=False, metadata={"help": "train LoRA adapters, merged at the end"})
-    lora_r: int = 16
-    lora_alpha: int = 32
-    epochs: float = 1.0
+    lora_r: int = field(default=16, metadata={"help": "LoRA rank"})
+    lora_alpha: int = field(default=32, metadata={"help": "LoRA alpha"})
+    epochs: float = field(default=1.0, metadata={"help": "passes over the pairs"})
     max_steps: int = field(default=-1, metadata={"help": "overrides epochs when positive"})
-    per_device_batch_size: int = 8
-    learning_rate: float = 5e-6
+    per_device_batch_size: int = field(default=8, metadata={"help": "pairs per step per device"})
+    learning_rate: float = field(default=5e-6, metadata={"help": "peak learning rate"})
     max_length: int = field(default=1024, metadata={"help": "tokens per prompt and answer"})
-    seed: int = 42
+    save_steps: int = field(default=50, metadata={"help": "steps between checkpoints"})
+    logging_steps: int = field(default=10, metadata={"help": "steps between logged metrics"})
+    seed: int = field(default=42, metadata={"help": "random seed"})
 
     def __post_init__(self):
         if self.loss_type not in LOSS_TYPES:
@@ -49,12 +47,33 @@ class PreferenceConfig:
             raise ValueError("give a positive epochs or max_steps")
 
 
+@dataclass(kw_only=True)
+class PreferenceConfig(PreferenceSettings):
+    model_dir: str = field(metadata={"help": "the model to start from (fine_tuned_model's)"})
+    train_file: str = field(metadata={"help": "JSONL of preference pairs"})
+    output_dir: str = field(metadata={"help": "model/ and checkpoints/ go here"})
+    validation_file: Optional[str] = field(
+        default=None, metadata={"help": "held-out pairs, scored before and after"})
+    # What model_dir holds (its training run's id): a retrained starting model in the same
+    # directory does not resume checkpoints trained from the old one.
+    model_revision: str = ""
+    mlflow_tracking_uri: Optional[str] = None  # none: $MLFLOW_TRACKING_URI, else <output_dir>/mlflow.db
+    mlflow_experiment: str = "correctly"
+    mlflow_parent_run_id: Optional[str] = None
+    run_name: Optional[str] = None
+
+
 @dataclass(frozen=True)
 class PreferenceResult:
     model_dir: Path
+    mlflow_run_id: str
+    resumed_from_checkpoint: Optional[str]
+    global_step: int
     train_pairs: int
+    validation_pairs: int
     train_loss: float
-    # held-out pairs: (before, after) training; none without a validation file
+    # held-out pairs: (before, after) training; none without a validation file. A resumed
+    # training reads its "before" back from the run, where the first attempt logged it.
     margin: Optional[tuple[float, float]] = None
     accuracy: Optional[tuple[float, float]] = None
 
@@ -78,60 +97,73 @@ def read_pairs(path: str | Path) -> list[dict[str, Any]]:
     return pairs
 
 
-def run_preference_training(config: PreferenceConfig) -> PreferenceResult:
+def run_preference_training(config: PreferenceConfig,
+                            lineage: dict[str, Any] | None = None) -> PreferenceResult:
+    """Train (or resume training) with DPO, tracked in MLflow as the SFT stage is."""
     import torch
     from datasets import Dataset
+    from mlflow.entities import Metric
     from peft import LoraConfig
     from transformers import AutoModelForCausalLM, AutoTokenizer
     from trl import DPOConfig, DPOTrainer
 
-    from ..domain.chat_format import read_chat_format, write_chat_format
+    from ..domain.chat_format import read_chat_format
+    from .sft import MODEL_DIR, save_final_model, tracked_run
 
     output_dir = Path(config.output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
     train = read_pairs(config.train_file)
-    held_out = read_pairs(config.validation_file) if config.validation_file else None
+    held_out = read_pairs(config.validation_file) if config.validation_file else []
     bf16 = torch.cuda.is_available() and torch.cuda.is_bf16_supported()
-    model = AutoModelForCausalLM.from_pretrained(config.model_dir, dtype=torch.float32)
-    tokenizer = AutoTokenizer.from_pretrained(config.model_dir)
-    args = DPOConfig(
-        output_dir=str(output_dir / "checkpoints"), beta=config.beta, loss_type=config.loss_type,
-        num_train_epochs=config.epochs, max_steps=config.max_steps,
-        per_device_train_batch_size=config.per_device_batch_size,
-        per_device_eval_batch_size=config.per_device_batch_size,
-        learning_rate=config.learning_rate, max_length=config.max_length, seed=config.seed,
-        bf16=bf16, report_to="none", save_strategy="no", eval_strategy="no", logging_steps=10,
-        disable_tqdm=True,
-    )
-    peft_config = (LoraConfig(r=config.lora_r, lora_alpha=config.lora_alpha,
-                              target_modules="all-linear", task_type="CAUSAL_LM")
-                   if config.use_lora else None)
-    # No ref_model: TRL keeps a frozen copy of the starting model (or, with LoRA, the base
-    # model with its adapters switched off) as the reference.
-    trainer = DPOTrainer(model=model, args=args, train_dataset=Dataset.from_list(train),
-                         eval_dataset=Dataset.from_list(held_out) if held_out else None,
-                         processing_class=tokenizer, peft_config=peft_config)
+    with tracked_run(config, output_dir, lineage, {
+        "train_pairs": len(train), "validation_pairs": len(held_out), "bf16_effective": bf16,
+    }) as run:
+        model = AutoModelForCausalLM.from_pretrained(config.model_dir, dtype=torch.float32)
+        tokenizer = AutoTokenizer.from_pretrained(config.model_dir)
+        args = DPOConfig(
+            output_dir=str(run.checkpoints_dir), beta=config.beta, loss_type=config.loss_type,
+            num_train_epochs=config.epochs, max_steps=config.max_steps,
+            per_device_train_batch_size=config.per_device_batch_size,
+            per_device_eval_batch_size=config.per_device_batch_size,
+            learning_rate=config.learning_rate, max_length=config.max_length, seed=config.seed,
+            bf16=bf16, report_to="none", save_strategy="steps", save_steps=config.save_steps,
+            save_total_limit=2, eval_strategy="no", logging_steps=config.logging_steps,
+            disable_tqdm=True,
+        )
+        peft_config = (LoraConfig(r=config.lora_r, lora_alpha=config.lora_alpha,
+                                  target_modules="all-linear", task_type="CAUSAL_LM")
+                       if config.use_lora else None)
+        # No ref_model: TRL keeps a frozen copy of the starting model (or, with LoRA, the
+        # base model with its adapters switched off) as the reference.
+        trainer = DPOTrainer(model=model, args=args, train_dataset=Dataset.from_list(train),
+                             eval_dataset=Dataset.from_list(held_out) if held_out else None,
+                             processing_class=tokenizer, peft_config=peft_config,
+                             callbacks=[run.callback()])
 
-    def held_out_scores() -> tuple[float, float]:
-        metrics = trainer.evaluate()
-        return metrics["eval_rewards/margins"], metrics["eval_rewards/accuracies"]
+        def held_out_scores(when: str, step: int) -> tuple[float, float]:
+            metrics = trainer.evaluate()
+            scores = (metrics["eval_rewards/margins"], metrics["eval_rewards/accuracies"])
+            now = int(time.time() * 1000)
+            run.client.log_batch(run.run_id, synchronous=True, metrics=[
+                Metric(f"held_out_margin_{when}", scores[0], now, step),
+                Metric(f"held_out_accuracy_{when}", scores[1], now, step)])
+            return scores
 
-    before = held_out_scores() if held_out else None
-    outcome = trainer.train()
-    after = held_out_scores() if held_out else None
-
-    model_dir = output_dir / "model"
-    trained = trainer.model
-    if hasattr(trained, "merge_and_unload"):
-        trained = trained.merge_and_unload()
-    staging = model_dir.with_name("model.saving")
-    shutil.rmtree(staging, ignore_errors=True)
-    trained.save_pretrained(staging)
-    tokenizer.save_pretrained(staging)
-    write_chat_format(staging, read_chat_format(Path(config.model_dir)))
-    shutil.rmtree(model_dir, ignore_errors=True)
-    os.replace(staging, model_dir)
+        before = None
+        if held_out:
+            logged = run.client.get_run(run.run_id).data.metrics
+            before = ((logged["held_out_margin_before"], logged["held_out_accuracy_before"])
+                      if run.checkpoint and "held_out_margin_before" in logged
+                      else held_out_scores("before", 0))
+        outcome = trainer.train(resume_from_checkpoint=run.resume_from)
+        after = held_out_scores("after", trainer.state.global_step) if held_out else None
+        model_dir = output_dir / MODEL_DIR
+        save_final_model(trainer, tokenizer, model_dir, read_chat_format(Path(config.model_dir)))
+        run.client.log_artifacts(run.run_id, str(model_dir), MODEL_DIR)
     return PreferenceResult(
-        model_dir=model_dir, train_pairs=len(train), train_loss=outcome.training_loss,
+        model_dir=model_dir, mlflow_run_id=run.run_id, resumed_from_checkpoint=run.resume_from,
+        global_step=trainer.state.global_step, train_pairs=len(train),
+        validation_pairs=len(held_out), train_loss=float(outcome.training_loss),
         margin=(before[0], after[0]) if held_out else None,
         accuracy=(before[1], after[1]) if held_out else None,
     )

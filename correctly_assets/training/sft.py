@@ -23,6 +23,8 @@ import os
 import re
 import shutil
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Optional
@@ -275,7 +277,7 @@ def prepare_model(model, config: TrainingConfig):
     return model
 
 
-def _save_final_model(trainer, tokenizer, model_dir: Path, language: str) -> None:
+def save_final_model(trainer, tokenizer, model_dir: Path, language: str) -> None:
     model = trainer.model
     if hasattr(model, "merge_and_unload"):
         model = model.merge_and_unload()
@@ -286,6 +288,64 @@ def _save_final_model(trainer, tokenizer, model_dir: Path, language: str) -> Non
     write_chat_format(staging, language)  # how to ask this model: see domain.chat_format
     shutil.rmtree(model_dir, ignore_errors=True)
     os.replace(staging, model_dir)
+
+
+@dataclass
+class TrackedRun:
+    """The MLflow run a training logs to, and the checkpoint it resumes from, if any."""
+
+    client: Any
+    run_id: str
+    checkpoints_dir: Path
+    checkpoint: Optional[Path]
+
+    @property
+    def resume_from(self) -> Optional[str]:
+        return str(self.checkpoint) if self.checkpoint else None
+
+    def callback(self):
+        return _metrics_callback(self.client, self.run_id)
+
+
+@contextmanager
+def tracked_run(config, output_dir: Path, lineage: dict[str, Any] | None,
+                params: dict[str, Any]) -> Iterator[TrackedRun]:
+    """The training's MLflow run, resumed with its checkpoints when `config` and its data
+    match the fingerprint in `output_dir`, else a new one; marked FINISHED when the block
+    ends, FAILED when it raises. `config` is a dataclass with the train and validation files,
+    the MLflow settings and the run name (TrainingConfig, PreferenceConfig)."""
+    from mlflow import MlflowClient
+
+    tracking_uri = _tracking_uri(config, output_dir)
+    client = MlflowClient(tracking_uri)
+    fingerprint = training_fingerprint(config)
+    stale = _discard_stale_state(output_dir, fingerprint)
+    _record_fingerprint(output_dir, fingerprint)
+    run_id = _open_run(client, config, output_dir, tracking_uri)
+    if stale:
+        why, old_run_id = stale
+        logger.warning("Not resuming: %s; training starts over in MLflow run %s", why, run_id)
+        client.set_tag(run_id, "restarted_because", why[:5000])
+        if old_run_id:
+            _mark_superseded(client, old_run_id, run_id)
+    checkpoints_dir = output_dir / CHECKPOINTS_DIR
+    checkpoint = last_complete_checkpoint(checkpoints_dir)
+    if checkpoint is not None:
+        logger.info("Resuming from checkpoint %s (MLflow run %s)", checkpoint, run_id)
+    try:
+        _log_new_params(client, run_id, {**asdict(config), **params})
+        if lineage:
+            client.log_dict(run_id, lineage, "lineage.json")
+            for key, value in lineage.items():
+                text = value if isinstance(value, str) else json.dumps(value, default=str)
+                client.set_tag(run_id, f"lineage.{key}", text[:5000])
+        if checkpoint is not None:
+            client.set_tag(run_id, "resumed_from_checkpoint", checkpoint.name)
+        yield TrackedRun(client, run_id, checkpoints_dir, checkpoint)
+    except BaseException:
+        client.set_terminated(run_id, "FAILED")
+        raise
+    client.set_terminated(run_id, "FINISHED")
 
 
 def build_trainer(config: TrainingConfig, model, tokenizer, train_rows: list[dict[str, Any]],
@@ -345,7 +405,6 @@ def run_training(config: TrainingConfig, lineage: dict[str, Any] | None = None) 
     """Train (or resume training) and return where the model is and how it went."""
     import huggingface_hub.constants
     import torch
-    from mlflow import MlflowClient
 
     huggingface_hub.constants.HF_HUB_DISABLE_TELEMETRY = True
     output_dir = Path(config.output_dir)
@@ -357,56 +416,25 @@ def run_training(config: TrainingConfig, lineage: dict[str, Any] | None = None) 
     if bf16 and not bf16_capable:
         raise ValueError("bf16 needs a CUDA device that supports it")
 
-    tracking_uri = _tracking_uri(config, output_dir)
-    client = MlflowClient(tracking_uri)
-    fingerprint = training_fingerprint(config)
-    stale = _discard_stale_state(output_dir, fingerprint)
-    _record_fingerprint(output_dir, fingerprint)
-    run_id = _open_run(client, config, output_dir, tracking_uri)
-    if stale:
-        why, old_run_id = stale
-        logger.warning("Not resuming: %s; training starts over in MLflow run %s", why, run_id)
-        client.set_tag(run_id, "restarted_because", why[:5000])
-        if old_run_id:
-            _mark_superseded(client, old_run_id, run_id)
-    checkpoints_dir = output_dir / CHECKPOINTS_DIR
-    checkpoint = last_complete_checkpoint(checkpoints_dir)
-    if checkpoint is not None:
-        logger.info("Resuming from checkpoint %s (MLflow run %s)", checkpoint, run_id)
-    try:
-        _log_new_params(client, run_id, {
-            **asdict(config),
-            "effective_learning_rate": config.effective_learning_rate,
-            "bf16_effective": bf16,
-            "train_rows": len(train_rows),
-            "validation_rows": len(validation_rows),
-        })
-        if lineage:
-            client.log_dict(run_id, lineage, "lineage.json")
-            for key, value in lineage.items():
-                text = value if isinstance(value, str) else json.dumps(value, default=str)
-                client.set_tag(run_id, f"lineage.{key}", text[:5000])
-        if checkpoint is not None:
-            client.set_tag(run_id, "resumed_from_checkpoint", checkpoint.name)
-
+    with tracked_run(config, output_dir, lineage, {
+        "effective_learning_rate": config.effective_learning_rate,
+        "bf16_effective": bf16,
+        "train_rows": len(train_rows),
+        "validation_rows": len(validation_rows),
+    }) as run:
         model, tokenizer = _load_base(config, output_dir, bf16)
         trainer = build_trainer(config, model, tokenizer, train_rows, validation_rows, bf16=bf16,
-                                checkpoints_dir=checkpoints_dir,
-                                callbacks=[_metrics_callback(client, run_id)])
-        train_output = trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
+                                checkpoints_dir=run.checkpoints_dir, callbacks=[run.callback()])
+        train_output = trainer.train(resume_from_checkpoint=run.resume_from)
         eval_loss = trainer.evaluate()["eval_loss"] if validation_rows else None
 
         model_dir = output_dir / MODEL_DIR
-        _save_final_model(trainer, tokenizer, model_dir, language_of(train_rows[0]["messages"]))
-        client.log_artifacts(run_id, str(model_dir), MODEL_DIR)
-    except BaseException:
-        client.set_terminated(run_id, "FAILED")
-        raise
-    client.set_terminated(run_id, "FINISHED")
+        save_final_model(trainer, tokenizer, model_dir, language_of(train_rows[0]["messages"]))
+        run.client.log_artifacts(run.run_id, str(model_dir), MODEL_DIR)
     return TrainingResult(
         model_dir=model_dir,
-        mlflow_run_id=run_id,
-        resumed_from_checkpoint=str(checkpoint) if checkpoint else None,
+        mlflow_run_id=run.run_id,
+        resumed_from_checkpoint=run.resume_from,
         global_step=trainer.state.global_step,
         train_loss=float(train_output.training_loss),
         eval_loss=float(eval_loss) if eval_loss is not None else None,

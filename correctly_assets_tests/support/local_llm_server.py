@@ -28,6 +28,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from correctly_assets.domain.judging import JUDGE_HEADER, offline_verdict
 from correctly_assets.domain.offline_generator import generate_offline_answer
 from correctly_assets.domain.prompts import answer_language, extract_passage
 
@@ -71,6 +72,8 @@ def _last_user_text(body: object) -> str:
 
 
 def _answer_for(content: str) -> str:
+    if content.startswith(JUDGE_HEADER):
+        return offline_verdict(content)
     try:
         passage, korean = extract_passage(content)
     except ValueError:

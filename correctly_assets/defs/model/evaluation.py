@@ -60,8 +60,63 @@ def _summary(name: str, report: dict) -> dict[str, float]:
     }
 
 
+def _dpo_candidate(context: dg.AssetExecutionContext, date: str, fine_tuned_model: dict):
+    """dpo_model's latest model for this date, when it was trained from this
+    fine_tuned_model and is still on disk; None otherwise (said in the log)."""
+    records = context.instance.fetch_materializations(
+        dg.AssetRecordsFilter(asset_key=dg.AssetKey("dpo_model"), asset_partitions=[date]),
+        limit=1).records
+    if not records:
+        return None
+    metadata = records[0].asset_materialization.metadata
+    started_from = metadata["fine_tuned_run_id"].value
+    if started_from != fine_tuned_model["mlflow_run_id"]:
+        context.log.warning(f"dpo_model for {date} was trained from fine-tuning run {started_from}, "
+                            f"not the current {fine_tuned_model['mlflow_run_id']}: not scored; "
+                            "materialise dpo_model again")
+        return None
+    model_dir = metadata["model_dir"].value
+    if not (Path(model_dir) / "config.json").is_file():
+        context.log.warning(f"dpo_model for {date}: no model at {model_dir}; not scored")
+        return None
+    return {"model_dir": model_dir, "mlflow_run_id": metadata["mlflow_run_id"].value, "date": date}
+
+
+def _score(corrector: Corrector, sources, references, jfleg, config: EvaluationConfig) -> dict:
+    """The model's reports on the validation set and, when given, JFLEG."""
+    reports = {"validation": evaluate_corrections(sources, corrector.correct(sources), references)}
+    if jfleg is not None:
+        jfleg_sources, jfleg_references = jfleg
+        limit = config.jfleg_limit or len(jfleg_sources)
+        jfleg_sources, jfleg_references = jfleg_sources[:limit], jfleg_references[:limit]
+        # The model reads natural text and its answer is tokenised as JFLEG is for scoring.
+        corrected = tokenise(corrector.correct([detokenise(s) for s in jfleg_sources]))
+        reports["jfleg"] = evaluate_corrections(
+            jfleg_sources, corrected, jfleg_references, tokenise=False)
+    return reports
+
+
+def _log_to_run(client, run_id: str, reports: dict, directory: Path) -> tuple[dict, list[Path]]:
+    """A model's figures and plots, logged on its training run (which a registry version
+    points at); returns the figures and the plots."""
+    directory.mkdir(parents=True, exist_ok=True)
+    history = client.get_metric_history(run_id, "loss")
+    plots = [plot_per_error_type(report, directory / f"{name}_error_types.png")
+             for name, report in reports.items()]
+    if history:
+        plots.append(plot_loss_curve([m.step for m in history], [m.value for m in history],
+                                     directory / "loss_curve.png"))
+    summary = {k: v for name, report in reports.items() for k, v in _summary(name, report).items()}
+    (directory / "report.json").write_text(json.dumps(reports, indent=2))
+    for key, value in summary.items():
+        client.log_metric(run_id, key, value)
+    for path in [*plots, directory / "report.json"]:
+        client.log_artifact(run_id, str(path), "evaluation")
+    return summary, plots
+
+
 @dg.asset(group_name="model", partitions_def=daily_partitions, kinds={"mlflow"}, hooks=MLFLOW_HOOKS,
-          automation_condition=EVALUATION_FOLLOWS_MODEL)
+          deps=["dpo_model"], automation_condition=EVALUATION_FOLLOWS_MODEL)
 def model_evaluation(
     context: dg.AssetExecutionContext,
     config: EvaluationConfig,
@@ -71,7 +126,11 @@ def model_evaluation(
     mlflow: dg.ResourceParam[MlFlow],
 ) -> dg.MaterializeResult[dict]:
     """GLEU, exact match and ERRANT edit P/R/F0.5 per error type on the validation split and
-    on JFLEG dev (Napoles et al., EACL 2017), each beside the copy-source baseline."""
+    on JFLEG dev (Napoles et al., EACL 2017), each beside the copy-source baseline.
+
+    The fine-tuned model is scored, and the date's dpo_model when one was trained from it,
+    on the same sets; the one with the higher validation GLEU (the SFT model on a tie) is
+    the candidate registered_model registers."""
     date = context.partition_key
     # JFLEG first: a deployment that configured it and lacks it fails before any work.
     try:
@@ -81,61 +140,53 @@ def model_evaluation(
             raise dg.Failure(f"partition {date}: JFLEG was configured but is missing: {err}") from None
         context.log.warning(f"JFLEG not evaluated: {err}")
         jfleg = None
-    corrector = Corrector(fine_tuned_model["model_dir"], max_new_tokens=config.max_new_tokens)
     validation = [e for e in store.get_store().load_train_examples(up_to_date=date)
                   if e.split == VALIDATION]
     if not validation:
         raise dg.Failure(f"partition {date}: no validation rows up to this date")
     sources = [learner_text(e.messages[1]["content"]) for e in validation]
     references = [[parse_reply(e.messages[2]["content"]).corrected] for e in validation]
-    reports = {"validation": evaluate_corrections(sources, corrector.correct(sources), references)}
     evaluation_set = {"name": f"validation up to {date}", "rows": len(sources),
                       "sha256": _set_digest(sources, references)}
+    candidates = {"fine_tuned_model": fine_tuned_model}
+    dpo = _dpo_candidate(context, date, fine_tuned_model)
+    if dpo is not None:
+        candidates["dpo_model"] = dpo
+    client = mlflow.tracking_client
+    directory = artifacts.path("model_evaluation", date)
+    scored = {}
+    for name, model in candidates.items():
+        reports = _score(Corrector(model["model_dir"], max_new_tokens=config.max_new_tokens),
+                         sources, references, jfleg, config)
+        summary, plots = _log_to_run(client, model["mlflow_run_id"], reports, directory / name)
+        client.set_tag(model["mlflow_run_id"], "evaluation_set_sha256", evaluation_set["sha256"])
+        scored[name] = (summary, plots)
+    # max keeps the first of equals: the SFT model on a tie.
+    selected = max(scored, key=lambda name: scored[name][0]["validation_gleu"])
+    summary, plots = scored[selected]
     production = _production_version(mlflow, config.registry_model_name)
     if production is not None:
         production_corrector = Corrector.from_registry(production.source, mlflow.tracking_uri,
                                                        config.max_new_tokens)
-        reports["production_validation"] = evaluate_corrections(
+        production_report = evaluate_corrections(
             sources, production_corrector.correct(sources), references)
+        summary = {**summary, **_summary("production_validation", production_report)}
         context.log.info(f"production version {production.version} re-scored on the same "
                          f"{len(sources)} validation rows")
-    if jfleg is not None:
-        jfleg_sources, jfleg_references = jfleg
-        limit = config.jfleg_limit or len(jfleg_sources)
-        jfleg_sources, jfleg_references = jfleg_sources[:limit], jfleg_references[:limit]
-        # The model reads natural text and its answer is tokenised as JFLEG is for scoring.
-        corrected = tokenise(corrector.correct([detokenise(s) for s in jfleg_sources]))
-        reports["jfleg"] = evaluate_corrections(
-            jfleg_sources, corrected, jfleg_references, tokenise=False)
-
-    run_id = fine_tuned_model["mlflow_run_id"]
-    client = mlflow.tracking_client
-    directory = artifacts.path("model_evaluation", date)
-    history = client.get_metric_history(run_id, "loss")
-    plots = [plot_per_error_type(report, directory / f"{name}_error_types.png")
-             for name, report in reports.items()]
-    if history:
-        plots.append(plot_loss_curve([m.step for m in history], [m.value for m in history],
-                                     directory / "loss_curve.png"))
-    summary = {k: v for name, report in reports.items() for k, v in _summary(name, report).items()}
+    candidate_gleu = {name: scored[name][0]["validation_gleu"] for name in scored}
     compared = {"evaluation_set": evaluation_set, "registry_model_name": config.registry_model_name,
-                "production_version": int(production.version) if production else None}
-    (directory / "report.json").write_text(json.dumps(reports, indent=2))
-    # On the training run, which the registry version points at; and on this Dagster run's.
-    for key, value in summary.items():
-        client.log_metric(run_id, key, value)
-    mlflow.log_metrics(summary)
-    client.set_tag(run_id, "evaluation_set_sha256", evaluation_set["sha256"])
-    mlflow.set_tags({"evaluation_set_sha256": evaluation_set["sha256"],
+                "production_version": int(production.version) if production else None,
+                "model": selected, "candidates_validation_gleu": candidate_gleu}
+    mlflow.log_metrics({**summary, **{f"{name}_validation_gleu": v for name, v in candidate_gleu.items()}})
+    mlflow.set_tags({"evaluation_set_sha256": evaluation_set["sha256"], "selected_model": selected,
                      "production_version_scored": str(compared["production_version"])})
-    for path in [*plots, directory / "report.json"]:
-        client.log_artifact(run_id, str(path), "evaluation")
     return dg.MaterializeResult(
-        value={**fine_tuned_model, **summary, **compared},
-        metadata={**summary, "validation_sentences": len(sources),
+        value={**candidates[selected], **summary, **compared},
+        metadata={**summary, "validation_sentences": len(sources), "model": selected,
+                  "candidates_validation_gleu": dg.MetadataValue.json(candidate_gleu),
                   "evaluation_set": dg.MetadataValue.json(evaluation_set),
                   "production_version_scored": str(compared["production_version"]),
-                  "report": dg.MetadataValue.path(str(directory / "report.json")),
+                  "report": dg.MetadataValue.path(str(directory / selected / "report.json")),
                   "plots": dg.MetadataValue.md("\n\n".join(_image_md(p) for p in plots))},
     )
 
@@ -159,8 +210,9 @@ def registered_model(
     model_evaluation: dict,
     mlflow: dg.ResourceParam[MlFlow],
 ):  # MaterializeResult[dict]: asset checks are outputs, so no annotation
-    """A new registry version with alias `candidate`; the promotion gate moves `production`
-    to it only when it beats production and the copy baseline on validation GLEU."""
+    """A new registry version with alias `candidate` (the model model_evaluation selected:
+    the fine-tuned or the DPO model); the promotion gate moves `production` to it only when
+    it beats production and the copy baseline on validation GLEU."""
     client = mlflow.tracking_client
     name, run_id = config.model_name, model_evaluation["mlflow_run_id"]
     try:
@@ -187,6 +239,7 @@ def registered_model(
     version = client.create_model_version(
         name, source=f"{client.get_run(run_id).info.artifact_uri}/model", run_id=run_id,
         tags={"validation_gleu": f"{gleu:.4f}", "date": context.partition_key,
+              "model": model_evaluation.get("model", "fine_tuned_model"),
               "evaluation_set_sha256": evaluation_set.get("sha256", ""),
               **({"production_validation_gleu": f"{production_gleu:.4f}"}
                  if production_gleu is not None else {})},
@@ -207,6 +260,7 @@ def registered_model(
         value={"name": name, "version": int(version.version), "promoted": promote,
                "production_version": production_version},
         metadata={"version": int(version.version), "promoted": promote, "why": why,
+                  "model": model_evaluation.get("model", "fine_tuned_model"),
                   "validation_gleu": gleu, "validation_gleu_copy": copy_gleu,
                   "production_validation_gleu": (production_gleu if production_gleu is not None
                                                  else float("nan")),

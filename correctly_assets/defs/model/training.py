@@ -27,20 +27,20 @@ from ...training.sft import MODEL_DIR
 BASE_MODEL_ENV = "CORRECTLY_BASE_MODEL"
 
 
-def _run_config(settings: type) -> type[dg.Config]:
+def run_config(settings: type, name: str) -> type[dg.Config]:
     """A Dagster run config with one field per settings field (type, default, help), so the
-    training settings are declared once, in training/config.py, for the CLI and the UI."""
+    training settings are declared once, in training/, for the CLI and the UI."""
     hints = typing.get_type_hints(settings)
     fields = {f.name: (hints[f.name], pydantic.Field(default=f.default,
                                                       description=f.metadata.get("help")))
               for f in dataclasses.fields(settings)}
-    return pydantic.create_model("FineTuneConfig", __base__=dg.Config, __module__=__name__,
+    return pydantic.create_model(name, __base__=dg.Config, __module__=__name__,
                                  **fields)
 
 
 # base_model empty: $CORRECTLY_BASE_MODEL, and when that is unset too, the tiny model built
 # locally (the offline default).
-FineTuneConfig = _run_config(TrainingSettings)
+FineTuneConfig = run_config(TrainingSettings, "FineTuneConfig")
 
 
 @dg.asset(
@@ -102,7 +102,7 @@ def fine_tuned_model(
     )
     mlflow.set_tags({"training_run_id": result.mlflow_run_id, "partition_date": date})
     if result.resumed_from_checkpoint:
-        _close_interrupted_parent(mlflow, result.mlflow_run_id)
+        close_interrupted_parent(mlflow, result.mlflow_run_id)
     rows_per_theme = Counter(e.theme for e in train)
     return dg.MaterializeResult(
         value={"model_dir": str(result.model_dir), "mlflow_run_id": result.mlflow_run_id,
@@ -120,7 +120,7 @@ def fine_tuned_model(
     )
 
 
-def _close_interrupted_parent(mlflow: MlFlow, training_run_id: str) -> None:
+def close_interrupted_parent(mlflow: MlFlow, training_run_id: str) -> None:
     """A resumed training run stays nested under the Dagster run that started it; that run's
     process was lost before its MLflow run could be closed, so it is marked KILLED here."""
     client = mlflow.tracking_client
