@@ -3,7 +3,7 @@ export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
 DATE ?= $(shell date -u +%F)
 VENV := .venv/bin
 
-.PHONY: setup demo test test-unit test-integration test-ui test-adversarial test-deploy dev serve screenshot bench-generation bench-backfill bench-serving bench-training bench-demo-model
+.PHONY: setup demo test test-unit test-integration test-ui test-adversarial test-deploy dev serve screenshot bench-generation bench-backfill bench-serving bench-training bench-demo-model bench-preferences
 
 setup:
 	bash scripts/setup.sh
@@ -44,6 +44,9 @@ bench-serving:
 
 bench-demo-model:
 	$(VENV)/python benchmarks/demo_model.py
+
+bench-preferences:
+	$(VENV)/python benchmarks/preferences.py
 
 # On a CUDA machine with a CUDA build of torch (see README, "Benchmarks").
 bench-training:

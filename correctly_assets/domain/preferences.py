@@ -28,8 +28,7 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 
 from ..evaluation.gleu import sentence_gleu
-from .answer_format import Language
-from .chat_format import format_reply, language_of, learner_text, parse_reply, prompt_messages
+from .chat_format import format_reply, language_of, learner_text, parse_reply
 from .models import CorrectionPoint, Edit, ParsedAnswer, PreferencePair, TrainExample
 
 SOURCES = ("on_policy", "llm_judged", "rule")
@@ -136,17 +135,6 @@ def pair_report(pairs: Sequence[tuple[str, str, str]]) -> dict[str, object]:
         "source_share": {s: n / len(pairs) for s, n in sorted(sources.items())},
         "length_ratio": rejected / chosen if chosen else float("nan"),
     }
-
-
-def preference_pair(chosen: ParsedAnswer, rejected: ParsedAnswer,
-                    language: Language = "ko") -> dict[str, list[dict[str, str]]]:
-    """The pair in TRL's conversational preference format, asked as the model is asked (the
-    chat format of train_split): {"prompt": [...], "chosen": [...], "rejected": [...]}."""
-    if chosen.before != rejected.before:
-        raise ValueError("a pair answers one learner's text: the two `before` texts differ")
-    return {"prompt": prompt_messages(chosen.before, language),
-            "chosen": [{"role": "assistant", "content": format_reply(chosen, language)}],
-            "rejected": [{"role": "assistant", "content": format_reply(rejected, language)}]}
 
 
 def check_sources(sources: Sequence[str]) -> None:

@@ -22,9 +22,18 @@ class Corrector:
             self.tokenizer.pad_token = self.tokenizer.eos_token
         self.model = AutoModelForCausalLM.from_pretrained(model_dir).to(self.device).eval()
         self.max_new_tokens = max_new_tokens
+        # The tokens that end a reply: the generation config's (a list for chat models
+        # whose turn ends with its own token), else the tokenizer's end of sequence.
+        ends = self.model.generation_config.eos_token_id
+        ends = [ends] if isinstance(ends, int) else list(ends or [self.tokenizer.eos_token_id])
+        self._end_ids = torch.tensor(ends)
         self.language = read_chat_format(Path(model_dir))
 
     def replies(self, texts: list[str], batch_size: int = 16) -> list[str]:
+        return [reply for reply, _ in self.finished_replies(texts, batch_size)]
+
+    def finished_replies(self, texts: list[str], batch_size: int = 16) -> list[tuple[str, bool]]:
+        """Each reply, and whether the model ended it (False: max_new_tokens cut it off)."""
         import torch
 
         replies = []
@@ -39,7 +48,8 @@ class Corrector:
                                              do_sample=False,
                                              pad_token_id=self.tokenizer.pad_token_id)
             new_tokens = output[:, batch["input_ids"].shape[1]:]
-            replies += self.tokenizer.batch_decode(new_tokens, skip_special_tokens=True)
+            ended = torch.isin(new_tokens, self._end_ids.to(new_tokens.device)).any(dim=1).tolist()
+            replies += zip(self.tokenizer.batch_decode(new_tokens, skip_special_tokens=True), ended)
         return replies
 
     @classmethod

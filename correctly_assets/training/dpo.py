@@ -2,7 +2,11 @@
 TRL's DPOTrainer: the model learns to prefer the chosen answer over the rejected one,
 relative to a frozen copy of where it started (TRL's reference model).
 
-Pairs are JSONL lines in TRL's conversational preference format:
+    python -m correctly_assets.training.dpo --model-dir M --train-file pairs.jsonl --output-dir out/
+
+Checkpoints, resume after a crash and MLflow tracking are the SFT stage's (`sft.tracked_run`):
+rerun with the same output directory to resume. Pairs are JSONL lines in TRL's
+conversational preference format:
 {"prompt": [system, user], "chosen": [assistant], "rejected": [assistant]}.
 The held-out pairs are scored before and after training: the reward margin (how much more
 the model prefers the chosen answer than its reference does, in units of beta) and the
@@ -17,7 +21,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
-LOSS_TYPES = ("sigmoid", "hinge", "ipo", "robust", "bco_pair", "apo_zero", "apo_down")
+# TRL's DPO losses (DPOConfig.loss_type), but "sft", which sft_weight adds.
+LOSS_TYPES = ("sigmoid", "hinge", "ipo", "exo_pair", "nca_pair", "robust", "bco_pair",
+              "sppo_hard", "aot", "aot_unpaired", "apo_zero", "apo_down", "discopop", "sigmoid_norm")
+DEFAULT_SFT_WEIGHT = 1.0
 
 
 @dataclass(kw_only=True)
@@ -26,6 +33,11 @@ class PreferenceSettings:
 
     beta: float = field(default=0.1, metadata={"help": "how far from the reference model"})
     loss_type: str = field(default="sigmoid", metadata={"help": f"one of {', '.join(LOSS_TYPES)}"})
+    # The chosen answers' NLL added to the preference loss (TRL's "sft" loss, as in RPO):
+    # without it the chosen answers' likelihood falls with the rejected ones', and the
+    # model's corrections drift (make bench-preferences measures both).
+    sft_weight: float = field(default=DEFAULT_SFT_WEIGHT, metadata={
+        "help": "weight of the NLL on the chosen answers beside the preference loss; 0: none"})
     use_lora: bool = field(default=False, metadata={"help": "train LoRA adapters, merged at the end"})
     lora_r: int = field(default=16, metadata={"help": "LoRA rank"})
     lora_alpha: int = field(default=32, metadata={"help": "LoRA alpha"})
@@ -41,6 +53,8 @@ class PreferenceSettings:
     def __post_init__(self):
         if self.loss_type not in LOSS_TYPES:
             raise ValueError(f"loss_type must be one of {LOSS_TYPES}, got {self.loss_type!r}")
+        if self.sft_weight < 0:
+            raise ValueError(f"sft_weight must be 0 or more, got {self.sft_weight}")
         if self.beta <= 0:
             raise ValueError(f"beta must be positive, got {self.beta}")
         if self.max_steps <= 0 and self.epochs <= 0:
@@ -56,11 +70,14 @@ class PreferenceConfig(PreferenceSettings):
         default=None, metadata={"help": "held-out pairs, scored before and after"})
     # What model_dir holds (its training run's id): a retrained starting model in the same
     # directory does not resume checkpoints trained from the old one.
-    model_revision: str = ""
-    mlflow_tracking_uri: Optional[str] = None  # none: $MLFLOW_TRACKING_URI, else <output_dir>/mlflow.db
-    mlflow_experiment: str = "correctly"
-    mlflow_parent_run_id: Optional[str] = None
-    run_name: Optional[str] = None
+    model_revision: str = field(default="", metadata={"help": "what model_dir holds (its run id)"})
+    mlflow_tracking_uri: Optional[str] = field(
+        default=None,
+        metadata={"help": "none: $MLFLOW_TRACKING_URI, else sqlite:///<output_dir>/mlflow.db"})
+    mlflow_experiment: str = field(default="correctly", metadata={"help": "MLflow experiment"})
+    mlflow_parent_run_id: Optional[str] = field(
+        default=None, metadata={"help": "a new training run is nested under this run"})
+    run_name: Optional[str] = field(default=None, metadata={"help": "MLflow run name"})
 
 
 @dataclass(frozen=True)
@@ -121,7 +138,9 @@ def run_preference_training(config: PreferenceConfig,
         model = AutoModelForCausalLM.from_pretrained(config.model_dir, dtype=torch.float32)
         tokenizer = AutoTokenizer.from_pretrained(config.model_dir)
         args = DPOConfig(
-            output_dir=str(run.checkpoints_dir), beta=config.beta, loss_type=config.loss_type,
+            output_dir=str(run.checkpoints_dir), beta=config.beta,
+            loss_type=[config.loss_type, *(["sft"] if config.sft_weight else [])],
+            loss_weights=[1.0, *([config.sft_weight] if config.sft_weight else [])],
             num_train_epochs=config.epochs, max_steps=config.max_steps,
             per_device_train_batch_size=config.per_device_batch_size,
             per_device_eval_batch_size=config.per_device_batch_size,
@@ -167,3 +186,26 @@ def run_preference_training(config: PreferenceConfig,
         margin=(before[0], after[0]) if held_out else None,
         accuracy=(before[1], after[1]) if held_out else None,
     )
+
+
+def main(argv: list[str] | None = None) -> int:
+    """One flag per PreferenceConfig field, read by HfArgumentParser; prints the result as
+    one JSON line when training ends."""
+    import dataclasses
+    import logging
+    import sys
+
+    from transformers import HfArgumentParser
+
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    parser = HfArgumentParser(PreferenceConfig, prog="python -m correctly_assets.training.dpo",
+                              description="Preference training (DPO) on chosen/rejected pairs.")
+    [config] = parser.parse_args_into_dataclasses(args=argv)
+    result = run_preference_training(config)
+    print(json.dumps(dataclasses.asdict(result), default=str), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

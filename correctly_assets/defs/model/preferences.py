@@ -32,7 +32,9 @@ class PreferencePairsConfig(dg.Config):
     sources: list[str] = list(SOURCES)
     margin: float = DEFAULT_MARGIN  # GLEU points an on_policy reply must lose by
     seed: str = "correctly"  # draws the rules and the judge's order
-    max_new_tokens: int = 160  # of the model's replies
+    # Of the model's replies: a reply it cuts off is not the model's answer, and is not used
+    # (a cut-off rejected answer would teach length, not quality).
+    max_new_tokens: int = 768
     # source_shares fails (a warning) when a listed source gives fewer pairs than this share.
     min_source_share: float = 0.0
     # length_bias fails (a warning) when mean rejected length over mean chosen length is
@@ -66,7 +68,7 @@ def preference_pairs(
         raise dg.Failure(f"preference_pairs config: {err}") from None
     correction_store = store.get_store()
     correctors: dict[str, Corrector] = {}
-    pairs, rows, judge_errors = [], 0, Counter()
+    pairs, rows, cut_off, judge_errors = [], 0, 0, Counter()
     verdicts = Counter()
     for date, theme in partitions_in_run(context):
         examples = correction_store.load_train_examples(partition=(date, theme))
@@ -78,8 +80,10 @@ def preference_pairs(
         if any(s in POLICY_SOURCES for s in config.sources):
             if date not in correctors:
                 correctors[date] = _corrector(artifacts, date, theme, config)
-            replies = dict(zip((e.prompt_id for e in examples), correctors[date].replies(
-                [learner_text(e.messages[1]["content"]) for e in examples])))
+            answered = correctors[date].finished_replies(
+                [learner_text(e.messages[1]["content"]) for e in examples])
+            replies = {e.prompt_id: reply for e, (reply, ended) in zip(examples, answered) if ended}
+            cut_off += sum(not ended for _, ended in answered)
         if "llm_judged" in config.sources:
             judged, errors, counted = _judge(context, text_generator, examples, replies, config.seed)
             judge_errors.update(errors)
@@ -95,7 +99,10 @@ def preference_pairs(
     if judge_errors:
         context.log.warning(f"{sum(judge_errors.values())} judgement(s) without a verdict: "
                             f"{dict(judge_errors.most_common(3))}")
-    return _result(pairs, rows, verdicts, judge_errors, config)
+    if cut_off:
+        context.log.warning(f"{cut_off} model replies were cut off at max_new_tokens="
+                            f"{config.max_new_tokens} and not used")
+    return _result(pairs, rows, cut_off, verdicts, judge_errors, config)
 
 
 def _corrector(artifacts: ArtifactStoreResource, date: str, theme: str,
@@ -137,7 +144,7 @@ def _judge(context, text_generator: TextGeneratorResource, examples, replies, se
     return judged, errors, verdicts
 
 
-def _result(pairs, rows: int, verdicts: Counter, judge_errors: Counter,
+def _result(pairs, rows: int, cut_off: int, verdicts: Counter, judge_errors: Counter,
             config: PreferencePairsConfig) -> dg.MaterializeResult:
     report = pair_report([(p.chosen, p.rejected, p.source) for p in pairs])
     shares = {s: report["source_share"].get(s, 0.0) for s in config.sources}
@@ -154,6 +161,7 @@ def _result(pairs, rows: int, verdicts: Counter, judge_errors: Counter,
             "rules": dg.MetadataValue.json(dict(Counter(p.detail for p in pairs if p.source == "rule"))),
             "judge_verdicts": dg.MetadataValue.json(dict(verdicts)),
             "judgements_without_verdict": sum(judge_errors.values()),
+            "replies_cut_off": cut_off,
             "length_ratio": ratio,
         },
         check_results=[
