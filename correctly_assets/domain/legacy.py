@@ -1,0 +1,124 @@
+"""An original Correctly database's rows, as this project's partitions.
+
+Each original `generated_text` becomes a generated text of the partition (the date it was
+created, the theme of the example it was written from): parsed as any answer is, or kept
+with the reason it could not be. The example it was written from becomes its prompt
+example (speaker, style, key expression; the example text as the passage; the generation
+prompt, with the example's temperature and max tokens noted). A `train` row with no
+generated text of its own is imported from its `output`. A `train` row whose `output` is not
+its generated text is reported, as is a filled `rejected` (preference pairs are made by the
+preference_pairs asset). Ids are kept in the prompt ids (`legacy-generated_text-7`), so an
+import run twice writes the same rows.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+from .answer_format import AnswerRejected, parse_answer
+from .models import GeneratedText, PromptExample
+from .workbook import THEME_NAME_PATTERN
+
+LEGACY_MODEL = "original-correctly"
+LEGACY_PREFIX = "legacy-"
+# The theme of an example the original left without one (theme_id is nullable there).
+NO_THEME = "no-theme"
+
+
+@dataclass
+class LegacyPartition:
+    prompts: list[PromptExample] = field(default_factory=list)
+    texts: list[GeneratedText] = field(default_factory=list)
+
+
+@dataclass
+class LegacyImport:
+    partitions: dict[tuple[str, str], LegacyPartition]
+    problems: list[str]  # rows that could not be placed, each named by table and id
+    train_rows: int = 0
+    train_mismatches: list[int] = field(default_factory=list)  # train ids: output != its text
+    rejected_filled: int = 0
+
+
+def _by_id(rows: list[dict], column: str) -> dict[int, str]:
+    return {row["id"]: (row[column] or "").strip() for row in rows}
+
+
+def _date(value, where: str, problems: list[str]) -> str | None:
+    if isinstance(value, dt.datetime):
+        return value.date().isoformat()
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    problems.append(f"{where}: created_at is {value!r}, not a timestamp")
+    return None
+
+
+def _text(prompt_id: str, date: str, theme: str, raw: str) -> GeneratedText:
+    base = {"prompt_id": prompt_id, "date": date, "theme": theme, "raw_answer": raw,
+            "model": LEGACY_MODEL}
+    try:
+        return GeneratedText(**base, parsed=parse_answer(raw))
+    except AnswerRejected as err:
+        return GeneratedText(**base, rejection_reason=f"unparseable answer: {err}")
+
+
+def legacy_partitions(rows: dict[str, list[dict]]) -> LegacyImport:
+    """The partitions an original database's rows make (see the module's docstring)."""
+    cs, tr = "correction_script.", "text_repository."
+    themes = _by_id(rows[cs + "theme"], "theme")
+    speakers = _by_id(rows[cs + "speaker"], "speaker")
+    styles = _by_id(rows[cs + "style"], "style")
+    expressions = _by_id(rows[cs + "key_expression"], "key_expression")
+    prompts = _by_id(rows[tr + "generation_prompt"], "prompt")
+    temperatures = {r["id"]: r["degree"] for r in rows[tr + "creativity"]}
+    lengths = {r["id"]: r["length"] for r in rows[tr + "length"]}
+    examples = {r["id"]: r for r in rows[cs + "example"]}
+    problems: list[str] = []
+    bad_themes = sorted({t for t in themes.values() if not THEME_NAME_PATTERN.match(t)})
+    if bad_themes:
+        problems.append(f"correction_script.theme: {bad_themes[:3]} cannot be partition keys "
+                        "(letters, digits, '-', single spaces; up to 64 characters)")
+    partitions: dict[tuple[str, str], LegacyPartition] = defaultdict(LegacyPartition)
+    text_of: dict[int, str] = {}
+    for row in rows[cs + "generated_text"]:
+        where = f"correction_script.generated_text id={row['id']}"
+        example = examples.get(row["example_id"])
+        if example is None:
+            problems.append(f"{where}: example_id {row['example_id']} is not in correction_script.example")
+            continue
+        theme = themes.get(example["theme_id"]) or NO_THEME
+        date = _date(row["created_at"], where, problems)
+        if date is None or theme in bad_themes:
+            continue
+        partition = partitions[(date, theme)]
+        prompt_id = f"{LEGACY_PREFIX}generated_text-{row['id']}"
+        text_of[row["id"]] = row["generated_text"]
+        partition.texts.append(_text(prompt_id, date, theme, row["generated_text"]))
+        settings = (f"temperature {temperatures.get(row['creativity_id'])}, "
+                    f"max tokens {lengths.get(row['length_id'])}")
+        partition.prompts.append(PromptExample(
+            prompt_id=prompt_id, date=date, theme=theme, index=len(partition.prompts),
+            instruction_prompt=f"generation_prompt {example['generation_prompt_id']} ({settings})",
+            script_type="", speaker=speakers.get(example["speaker_id"], ""),
+            style=styles.get(example["style_id"], ""),
+            key_expression=expressions.get(example["key_expression_id"], ""),
+            passage=example["example"], passage_korean="",
+            prompt=prompts.get(example["generation_prompt_id"], "")))
+    result = LegacyImport(partitions=dict(partitions), problems=problems)
+    for row in rows[cs + "train"]:
+        result.train_rows += 1
+        result.rejected_filled += bool((row["rejected"] or "").strip())
+        if row["generated_text_id"] is not None:
+            if row["generated_text_id"] in text_of and row["output"] != text_of[row["generated_text_id"]]:
+                result.train_mismatches.append(row["id"])
+            continue
+        date = _date(row["created_at"], f"correction_script.train id={row['id']}", problems)
+        if date is None:
+            continue
+        # A train row of its own: no example, so no theme.
+        prompt_id = f"{LEGACY_PREFIX}train-{row['id']}"
+        partition = result.partitions.setdefault((date, NO_THEME), LegacyPartition())
+        partition.texts.append(_text(prompt_id, date, NO_THEME, row["output"]))
+    return result

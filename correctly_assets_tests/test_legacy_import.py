@@ -1,0 +1,216 @@
+"""The legacy import against a real PostgreSQL database in the original Correctly's shape:
+its two schemas (the DDL written here from the original's table definitions) and rows in
+its formats, imported as partitions, twice without change, then split by train_split."""
+
+import json
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from correctly_assets.domain.offline_generator import generate_offline_answer
+from correctly_assets.domain.models import GeneratedText
+
+pytestmark = pytest.mark.integration
+
+THEME = "일상적인 이야기를 일기처럼"
+DAGSTER = str(Path(sys.executable).with_name("dagster"))
+
+DDL = """
+CREATE SCHEMA text_repository;
+CREATE SCHEMA correction_script;
+CREATE TABLE text_repository.form (id serial PRIMARY KEY, form varchar NOT NULL,
+  description varchar NOT NULL, speaker_num integer NOT NULL);
+CREATE TABLE text_repository.emotion (id serial PRIMARY KEY, emotion varchar NOT NULL);
+CREATE TABLE text_repository.mapping_emotion_form (id serial PRIMARY KEY,
+  emotion_id integer NOT NULL REFERENCES text_repository.emotion(id),
+  form_id integer NOT NULL REFERENCES text_repository.form(id), tone varchar);
+CREATE TABLE text_repository.system_prompt (id serial PRIMARY KEY, prompt text NOT NULL);
+CREATE TABLE text_repository.generation_prompt (id serial PRIMARY KEY, prompt text NOT NULL);
+CREATE TABLE text_repository.creativity (id serial PRIMARY KEY, degree double precision NOT NULL,
+  description varchar NOT NULL);
+CREATE TABLE text_repository.length (id serial PRIMARY KEY, length integer NOT NULL);
+CREATE TABLE correction_script.correction_script_type (id serial PRIMARY KEY, type varchar NOT NULL);
+CREATE TABLE correction_script.key_expression (id serial PRIMARY KEY, key_expression varchar NOT NULL);
+CREATE TABLE correction_script.style (id serial PRIMARY KEY, style varchar NOT NULL);
+CREATE TABLE correction_script.theme (id serial PRIMARY KEY, theme varchar NOT NULL);
+CREATE TABLE correction_script.speaker (id serial PRIMARY KEY, speaker varchar NOT NULL);
+CREATE TABLE correction_script.example (id serial PRIMARY KEY,
+  creativity_id integer NOT NULL REFERENCES text_repository.creativity(id),
+  length_id integer NOT NULL REFERENCES text_repository.length(id),
+  system_prompt_id integer NOT NULL REFERENCES text_repository.system_prompt(id),
+  generation_prompt_id integer NOT NULL REFERENCES text_repository.generation_prompt(id),
+  form_id integer NOT NULL REFERENCES text_repository.form(id),
+  mapping_emotion_form_id integer NOT NULL REFERENCES text_repository.mapping_emotion_form(id),
+  style_id integer REFERENCES correction_script.style(id),
+  theme_id integer REFERENCES correction_script.theme(id),
+  key_expression_id integer REFERENCES correction_script.key_expression(id),
+  speaker_id integer NOT NULL REFERENCES correction_script.speaker(id),
+  etc text, example text NOT NULL, created_at timestamp, modified_at timestamp);
+CREATE TABLE correction_script.generated_text (id serial PRIMARY KEY,
+  creativity_id integer NOT NULL REFERENCES text_repository.creativity(id),
+  length_id integer NOT NULL REFERENCES text_repository.length(id),
+  example_id integer NOT NULL REFERENCES correction_script.example(id),
+  etc text, generated_text text NOT NULL, created_at timestamp, modified_at timestamp);
+CREATE TABLE correction_script.instruction_prompt (id serial PRIMARY KEY,
+  type_id integer REFERENCES correction_script.correction_script_type(id), prompt text NOT NULL);
+CREATE TABLE correction_script.train (id serial PRIMARY KEY,
+  instruction_prompt_id integer REFERENCES correction_script.instruction_prompt(id),
+  input text NOT NULL, output text NOT NULL, rejected text,
+  generated_text_id integer REFERENCES correction_script.generated_text(id),
+  created_at timestamp, modified_at timestamp, etc text);
+"""
+
+PASSAGE = "Today I cooked dinner for my family. We talked about our plans for the summer."
+KOREAN = "오늘 나는 가족을 위해 저녁을 요리했다. 우리는 여름 계획에 대해 이야기했다."
+
+
+def _answer(seed: str) -> str:
+    return generate_offline_answer(PASSAGE, KOREAN, seed=seed)
+
+
+def _rows(conn):
+    insert = lambda sql, **values: conn.execute(text(sql), values)  # noqa: E731
+    insert("INSERT INTO text_repository.form (form, description, speaker_num) "
+           "VALUES ('일기', '하루를 기록하는 글', 1)")
+    insert("INSERT INTO text_repository.emotion (emotion) VALUES ('기쁨')")
+    insert("INSERT INTO text_repository.mapping_emotion_form (emotion_id, form_id, tone) VALUES (1, 1, '밝은')")
+    insert("INSERT INTO text_repository.system_prompt (prompt) VALUES ('You write English texts.')")
+    insert("INSERT INTO text_repository.generation_prompt (prompt) VALUES "
+           "('### 목적 ###\n{form_form} ({form_description}) 형태의 글을 {mapping_emotion_form_tone} 어조로 쓰세요.\n"
+           "### 예시 ###\n{example_example}')")
+    insert("INSERT INTO text_repository.creativity (degree, description) VALUES (0.7, '보통')")
+    insert("INSERT INTO text_repository.length (length) VALUES (512)")
+    insert("INSERT INTO correction_script.correction_script_type (type) VALUES ('교정')")
+    insert("INSERT INTO correction_script.speaker (speaker) VALUES ('대학생')")
+    insert("INSERT INTO correction_script.style (style) VALUES ('친근한')")
+    insert("INSERT INTO correction_script.theme (theme) VALUES (:theme)", theme=THEME)
+    insert("INSERT INTO correction_script.instruction_prompt (type_id, prompt) VALUES (1, '교정해 주세요')")
+    example = ("INSERT INTO correction_script.example (creativity_id, length_id, system_prompt_id, "
+               "generation_prompt_id, form_id, mapping_emotion_form_id, style_id, theme_id, "
+               "key_expression_id, speaker_id, example, created_at) VALUES "
+               "(1, 1, 1, 1, 1, 1, :style, :theme, NULL, 1, :example, :at)")
+    insert(example, style=1, theme=1, example=PASSAGE, at="2025-05-08 09:00")
+    insert(example, style=None, theme=None, example=PASSAGE, at="2025-05-09 09:00")
+    generated = ("INSERT INTO correction_script.generated_text (creativity_id, length_id, example_id, "
+                 "generated_text, created_at) VALUES (1, 1, :example, :text, :at)")
+    insert(generated, example=1, text=_answer("a"), at="2025-05-08 10:00")
+    insert(generated, example=1, text="Sorry, I cannot help with that.", at="2025-05-08 10:01")
+    insert(generated, example=2, text=_answer("b"), at="2025-05-09 10:00")
+    train = ("INSERT INTO correction_script.train (instruction_prompt_id, input, output, rejected, "
+             "generated_text_id, created_at) VALUES (1, :input, :output, :rejected, :gt, :at)")
+    first = _answer("a")
+    insert(train, input=first.split("#####")[0], output=first, rejected=None, gt=1, at="2025-05-08 11:00")
+    own = _answer("c")
+    insert(train, input=own.split("#####")[0], output=own, rejected=None, gt=None, at="2025-05-10 11:00")
+    insert(train, input="x", output="edited by hand", rejected="a worse answer", gt=3, at="2025-05-09 11:00")
+
+
+@pytest.fixture
+def legacy_url(pg_url):
+    name = f"legacy_{uuid.uuid4().hex}"
+    admin = create_engine(pg_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    url = make_url(pg_url).set(database=name).render_as_string(hide_password=False)
+    engine = create_engine(url)
+    with engine.begin() as conn:
+        conn.execute(text(DDL))
+        _rows(conn)
+    engine.dispose()
+    yield url
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+def _import(env, *args):
+    return subprocess.run([sys.executable, "-m", "correctly_assets.legacy_import", *args],
+                          env=env, capture_output=True, text=True, timeout=300)
+
+
+def test_an_original_database_is_imported_as_partitions_idempotently(legacy_url, cli_env, store, tmp_path):
+    home = Path(cli_env["DAGSTER_HOME"])
+    (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+    env = {**cli_env, "CORRECTLY_LEGACY_DATABASE_URL": legacy_url}
+    done = _import(env)
+    assert done.returncode == 0, done.stderr[-3000:]
+    summary = json.loads(done.stdout)
+    assert summary["partitions"] == [f"2025-05-08|{THEME}", "2025-05-09|no-theme", "2025-05-10|no-theme"]
+    assert (summary["generated_texts"], summary["accepted"], summary["unparseable"]) == (4, 3, 1)
+    assert summary["train_rows"] == 3 and summary["train_rows_output_differs"] == [3]
+    assert summary["rejected_filled"] == 1 and summary["themes_registered"] is True
+    assert "CORRECTLY_FIRST_PARTITION_DATE=2025-05-08" in done.stderr
+    assert legacy_url not in done.stdout + done.stderr
+
+    texts = store.load_generated_texts("2025-05-08", THEME)
+    assert [t.prompt_id for t in texts] == ["legacy-generated_text-1", "legacy-generated_text-2"]
+    assert texts[0].parsed.after and texts[0].model == "original-correctly"
+    assert texts[1].parsed is None and texts[1].rejection_reason.startswith("unparseable answer")
+    assert set(store.load_embeddings("2025-05-08", THEME)) == {"legacy-generated_text-1"}
+    prompt, _ = store.load_prompt_examples("2025-05-08", THEME)  # one per generated text
+    assert (prompt.speaker, prompt.style, prompt.passage) == ("대학생", "친근한", PASSAGE)
+    assert "temperature 0.7, max tokens 512" in prompt.instruction_prompt
+    assert store.load_generated_texts("2025-05-10", "no-theme")[0].prompt_id == "legacy-train-2"
+    reference = json.loads(Path(summary["reference"]).read_text())
+    assert reference["correction_script.theme"] == [{"id": 1, "theme": THEME}]
+
+    # Twice: the same rows, nothing doubled.
+    dumped = [t.model_dump() for d, th in (("2025-05-08", THEME), ("2025-05-09", "no-theme"))
+              for t in store.load_generated_texts(d, th)]
+    again = _import(env)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert json.loads(again.stdout)["generated_texts"] == 4
+    assert store.count_rows("generated_text") == 4 and store.count_rows("prompt_example") == 3
+    assert dumped == [t.model_dump() for d, th in (("2025-05-08", THEME), ("2025-05-09", "no-theme"))
+                      for t in store.load_generated_texts(d, th)]
+
+    # The imported partition goes on through the pipeline: train_split makes its train rows.
+    partition_env = {**env, "CORRECTLY_FIRST_PARTITION_DATE": "2025-05-01"}
+    split = subprocess.run([DAGSTER, "asset", "materialize", "-m", "correctly_assets.definitions",
+                            "--select", "train_split", "--partition", f"2025-05-08|{THEME}"],
+                           env=partition_env, capture_output=True, text=True, timeout=300)
+    assert split.returncode == 0, split.stdout[-3000:] + split.stderr[-3000:]
+    [row] = store.load_train_examples(partition=("2025-05-08", THEME))
+    assert row.prompt_id == "legacy-generated_text-1"
+
+    # A partition holding this project's own rows is not overwritten unless asked.
+    own = GeneratedText(prompt_id="own-1", date="2025-05-09", theme="no-theme", raw_answer="x",
+                        model="m", rejection_reason="unparseable answer: x")
+    store.replace_generated_texts("2025-05-09", "no-theme", [own])
+    refused = _import(env)
+    assert refused.returncode == 1 and "2025-05-09|no-theme (1 rows)" in refused.stderr
+    assert [t.prompt_id for t in store.load_generated_texts("2025-05-09", "no-theme")] == ["own-1"]
+    assert _import(env, "--replace").returncode == 0
+    assert [t.prompt_id for t in store.load_generated_texts("2025-05-09", "no-theme")] == [
+        "legacy-generated_text-3"]
+
+
+def test_a_database_of_another_shape_is_refused_naming_what_is_missing(pg_url, cli_env, store):
+    name = f"other_{uuid.uuid4().hex}"
+    admin = create_engine(pg_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    url = make_url(pg_url).set(database=name).render_as_string(hide_password=False)
+    engine = create_engine(url)
+    with engine.begin() as conn:
+        conn.execute(text(DDL.split("CREATE TABLE correction_script.correction_script_type")[0]))
+        conn.execute(text("CREATE TABLE correction_script.theme (id serial PRIMARY KEY, name varchar)"))
+    engine.dispose()
+    try:
+        refused = _import({**cli_env, "CORRECTLY_LEGACY_DATABASE_URL": url})
+        assert refused.returncode == 1
+        assert "not an original Correctly database" in refused.stderr
+        assert "no table correction_script.train" in refused.stderr
+        assert "no column correction_script.theme.theme" in refused.stderr
+        assert store.count_rows("generated_text") == 0
+        missing = _import({k: v for k, v in cli_env.items() if k != "CORRECTLY_LEGACY_DATABASE_URL"})
+        assert missing.returncode == 2 and "CORRECTLY_LEGACY_DATABASE_URL" in missing.stderr
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
+        admin.dispose()
