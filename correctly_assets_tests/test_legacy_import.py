@@ -214,3 +214,12 @@ def test_a_database_of_another_shape_is_refused_naming_what_is_missing(pg_url, c
         with admin.connect() as conn:
             conn.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
         admin.dispose()
+
+
+def test_a_connection_error_names_what_failed_without_the_password():
+    from correctly_assets.store.legacy import read_legacy_database
+
+    with pytest.raises(ConnectionError) as caught:
+        read_legacy_database("postgresql://importer:s3cret-Pass-0123@127.0.0.1:9/text_generation")
+    assert "reading the original database failed: OperationalError" in str(caught.value)
+    assert "s3cret-Pass-0123" not in str(caught.value)
