@@ -351,3 +351,26 @@ def test_an_answer_journal_that_cannot_write_never_fails_the_batch(tmp_path):
     texts = generate_texts(PROMPTS, offline_complete, 2, on_answer=journal.record)
     assert all(t.accepted for t in texts) and len(texts) == len(PROMPTS)
     assert isinstance(journal.error, OSError)
+
+
+def test_a_prompts_own_temperature_and_max_tokens_reach_the_model_and_the_offline_generator():
+    """The original's creativity and length per prompt: sent with the request over HTTP in
+    place of the generator's settings, and honoured offline (the token limit cuts the
+    answer, which is then kept as truncated)."""
+    from correctly_assets.domain.generation import _request
+
+    prompt = PROMPTS[0]
+    own = prompt.model_copy(update={"temperature": 1.3, "max_tokens": 12})
+    request = _request(own, "m", 0.7, "", 400, None)
+    assert (request["temperature"], request["max_tokens"]) == (1.3, 12)
+    request = _request(prompt, "m", 0.7, "", 400, None)
+    assert (request["temperature"], request["max_tokens"]) == (0.7, 400)
+    cut = offline_complete(own)
+    assert cut.finish_reason == "length" and cut.completion_tokens == 12
+    assert offline_complete(prompt).finish_reason == "stop"
+    [text] = generate_texts([own], offline_complete, max_concurrency=1)
+    assert "the token limit cut it off" in text.rejection_reason
+    with serve_in_thread() as server:  # over HTTP, the server cuts at the prompt's limit
+        [sent, plain] = _generate([own, prompt], server.base_url, 0, max_concurrency=2)
+    assert sent.completion_tokens == 12 and "the token limit cut it off" in sent.rejection_reason
+    assert plain.accepted

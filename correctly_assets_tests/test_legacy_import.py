@@ -154,7 +154,7 @@ def test_an_original_database_is_imported_as_partitions_idempotently(legacy_url,
     assert set(store.load_embeddings("2025-05-08", THEME)) == {"legacy-generated_text-1"}
     prompt, _ = store.load_prompt_examples("2025-05-08", THEME)  # one per generated text
     assert (prompt.speaker, prompt.style, prompt.passage) == ("대학생", "친근한", PASSAGE)
-    assert "temperature 0.7, max tokens 512" in prompt.instruction_prompt
+    assert (prompt.temperature, prompt.max_tokens) == (0.7, 512)
     assert store.load_generated_texts("2025-05-10", "no-theme")[0].prompt_id == "legacy-train-2"
     reference = json.loads(Path(summary["reference"]).read_text())
     assert reference["correction_script.theme"] == [{"id": 1, "theme": THEME}]

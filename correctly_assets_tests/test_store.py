@@ -385,3 +385,15 @@ def test_a_database_with_the_old_table_names_is_renamed_and_keeps_its_rows(store
     assert reopened.load_prompt_examples(DAY, "travel") == prompts
     assert reopened.count_rows("example") == 2
     reopened.dispose()
+
+
+def test_columns_added_since_a_database_was_made_are_added_in_place(store):
+    old = _prompt("2026-05-01", "travel", 0)
+    store.replace_prompt_examples("2026-05-01", "travel", [old])
+    with store.engine.begin() as conn:  # the table as an older version made it
+        conn.execute(text("ALTER TABLE prompt_example DROP COLUMN temperature, DROP COLUMN max_tokens"))
+    store.create_schema()
+    own = _prompt("2026-05-01", "travel", 1).model_copy(update={"temperature": 1.3, "max_tokens": 400})
+    store.replace_prompt_examples("2026-05-01", "travel", [old, own])
+    loaded = store.load_prompt_examples("2026-05-01", "travel")
+    assert loaded == [old, own] and (loaded[1].temperature, loaded[1].max_tokens) == (1.3, 400)

@@ -93,10 +93,18 @@ AsyncComplete = Callable[[PromptExample], Awaitable[Completion]]
 
 
 def offline_complete(prompt: PromptExample) -> Completion:
-    """The offline generator's answer; token counts are whitespace word counts."""
-    text = generate_offline_answer(prompt.passage, prompt.passage_korean, seed=prompt.prompt_id,
+    """The offline generator's answer; token counts are whitespace word counts. It has no
+    sampling: a prompt's temperature is part of its seed (another temperature, another
+    draw of mistakes), and its max_tokens cuts the answer as a server would."""
+    seed = prompt.prompt_id if prompt.temperature is None else f"{prompt.prompt_id}|{prompt.temperature}"
+    text = generate_offline_answer(prompt.passage, prompt.passage_korean, seed=seed,
                                    language=answer_language(prompt.prompt))
-    return Completion(text, OFFLINE_MODEL, len(prompt.prompt.split()), len(text.split()))
+    words = re.findall(r"\S+\s*", text)
+    finish_reason = "stop"
+    if prompt.max_tokens is not None and len(words) > prompt.max_tokens:
+        text, finish_reason = "".join(words[:prompt.max_tokens]).rstrip(), "length"
+    return Completion(text, OFFLINE_MODEL, len(prompt.prompt.split()), len(text.split()),
+                      finish_reason)
 
 
 def _is_transient(err: BaseException) -> bool:
@@ -155,6 +163,11 @@ def _request(prompt: PromptExample, model: str, temperature: float, system_promp
     messages = [{"role": "user", "content": prompt.prompt}]
     if system_prompt:
         messages.insert(0, {"role": "system", "content": system_prompt})
+    # A prompt's own settings (the original's creativity and length) before the generator's.
+    # (getattr: a judge request has neither.)
+    if getattr(prompt, "temperature", None) is not None:
+        temperature = prompt.temperature
+    max_tokens = getattr(prompt, "max_tokens", None) or max_tokens
     limit = {} if max_tokens is None else {"max_tokens": max_tokens}
     return dict(model=model, temperature=temperature, messages=messages, **limit)
 

@@ -4,7 +4,7 @@ Each original `generated_text` becomes a generated text of the partition (the da
 created, the theme of the example it was written from): parsed as any answer is, or kept
 with the reason it could not be. The example it was written from becomes its prompt
 example (speaker, style, key expression; the example text as the passage; the generation
-prompt, with the example's temperature and max tokens noted). A `train` row with no
+prompt, with the text's temperature and max tokens). A `train` row with no
 generated text of its own is imported from its `output`. A `train` row whose `output` is not
 its generated text is reported, as is a filled `rejected` (preference pairs are made by the
 preference_pairs asset). Ids are kept in the prompt ids (`legacy-generated_text-7`), so an
@@ -96,11 +96,16 @@ def legacy_partitions(rows: dict[str, list[dict]]) -> LegacyImport:
         prompt_id = f"{LEGACY_PREFIX}generated_text-{row['id']}"
         text_of[row["id"]] = row["generated_text"]
         partition.texts.append(_text(prompt_id, date, theme, row["generated_text"]))
-        settings = (f"temperature {temperatures.get(row['creativity_id'])}, "
-                    f"max tokens {lengths.get(row['length_id'])}")
+        temperature = temperatures.get(row["creativity_id"])
+        if temperature is not None and not 0 <= temperature <= 2:
+            problems.append(f"{where}: creativity degree {temperature} is not a temperature "
+                            "(0 to 2); the text is imported without it")
+            temperature = None
+        length = lengths.get(row["length_id"])
         partition.prompts.append(PromptExample(
             prompt_id=prompt_id, date=date, theme=theme, index=len(partition.prompts),
-            instruction_prompt=f"generation_prompt {example['generation_prompt_id']} ({settings})",
+            instruction_prompt=f"generation_prompt {example['generation_prompt_id']}",
+            temperature=temperature, max_tokens=length if length and length > 0 else None,
             script_type="", speaker=speakers.get(example["speaker_id"], ""),
             style=styles.get(example["style_id"], ""),
             key_expression=expressions.get(example["key_expression_id"], ""),

@@ -103,6 +103,10 @@ class PromptExample(_Record):
     passage: str  # the clean passage the prompt asks the model to rewrite with errors
     passage_korean: str
     prompt: str  # the full text sent to the model
+    # This prompt's sampling temperature and answer token limit (the original's creativity
+    # and length rows); None: the text generator's own setting.
+    temperature: float | None = Field(default=None, ge=0.0, le=2.0)
+    max_tokens: int | None = Field(default=None, ge=1)
 
 
 class Edit(_Record):

@@ -178,6 +178,8 @@ class CorrectionStore:
             if renamed:
                 _log.warning("renamed tables to their assets' names, rows kept: %s", ", ".join(renamed))
             schema.metadata.create_all(conn)
+            for table, column, sql_type in schema.ADDED_COLUMNS:
+                conn.execute(text(f"ALTER TABLE {table} ADD COLUMN IF NOT EXISTS {column} {sql_type}"))
             conn.execute(text(schema.ORIGINAL_TRAIN_VIEW_SQL))
 
     # -- writes -----------------------------------------------------------------------

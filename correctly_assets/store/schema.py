@@ -14,6 +14,7 @@ from sqlalchemy import (
     Column,
     Date,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -97,6 +98,8 @@ prompt_example = Table(
     Column("passage", Text, nullable=False),
     Column("passage_korean", Text, nullable=False),
     Column("prompt", Text, nullable=False),
+    Column("temperature", Float),
+    Column("max_tokens", Integer),
     UniqueConstraint("date", "theme", "index", name="uq_prompt_example_partition_index"),
     Index("ix_prompt_example_date_theme", "date", "theme"),
 )
@@ -163,6 +166,12 @@ preference_pair = Table(
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     CheckConstraint("source IN ('on_policy', 'llm_judged', 'rule')", name="ck_preference_pair_source"),
     Index("ix_preference_pair_date_theme", "date", "theme"),
+)
+
+# Columns added after a table was first made: added in place when the store opens.
+ADDED_COLUMNS = (
+    ("prompt_example", "temperature", "double precision"),
+    ("prompt_example", "max_tokens", "integer"),
 )
 
 PARTITIONED_TABLES = (prompt_example, generated_text, train_split, preference_pair)
