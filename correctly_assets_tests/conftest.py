@@ -9,14 +9,12 @@ Chromium; deploy: the compose deployment on a real Docker engine.
 import os
 import shutil
 import tempfile
-import uuid
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
 
 from correctly_assets.store import CorrectionStore, embedded_database_url
+from correctly_assets_tests.support.databases import scratch_database
 
 
 TIERS = ("unit", "integration", "ui", "deploy")
@@ -59,14 +57,8 @@ def pg_url():
 @pytest.fixture
 def database_url(pg_url):
     """The URL of a database of its own on the session's server, dropped afterwards."""
-    name = f"test_{uuid.uuid4().hex}"
-    admin = create_engine(pg_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    yield make_url(pg_url).set(database=name).render_as_string(hide_password=False)
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
-    admin.dispose()
+    with scratch_database(pg_url) as url:
+        yield url
 
 
 @pytest.fixture

@@ -5,15 +5,14 @@ its formats, imported as partitions, twice without change, then split by train_s
 import json
 import subprocess
 import sys
-import uuid
 from pathlib import Path
 
 import pytest
 from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
 
 from correctly_assets.domain.offline_generator import generate_offline_answer
 from correctly_assets.domain.models import GeneratedText
+from correctly_assets_tests.support.databases import scratch_database
 
 pytestmark = pytest.mark.integration
 
@@ -112,20 +111,13 @@ def _rows(conn):
 
 @pytest.fixture
 def legacy_url(pg_url):
-    name = f"legacy_{uuid.uuid4().hex}"
-    admin = create_engine(pg_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    url = make_url(pg_url).set(database=name).render_as_string(hide_password=False)
-    engine = create_engine(url)
-    with engine.begin() as conn:
-        conn.execute(text(DDL))
-        _rows(conn)
-    engine.dispose()
-    yield url
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
-    admin.dispose()
+    with scratch_database(pg_url, "legacy") as url:
+        engine = create_engine(url)
+        with engine.begin() as conn:
+            conn.execute(text(DDL))
+            _rows(conn)
+        engine.dispose()
+        yield url
 
 
 def _import(env, *args):
@@ -191,17 +183,12 @@ def test_an_original_database_is_imported_as_partitions_idempotently(legacy_url,
 
 
 def test_a_database_of_another_shape_is_refused_naming_what_is_missing(pg_url, cli_env, store):
-    name = f"other_{uuid.uuid4().hex}"
-    admin = create_engine(pg_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    url = make_url(pg_url).set(database=name).render_as_string(hide_password=False)
-    engine = create_engine(url)
-    with engine.begin() as conn:
-        conn.execute(text(DDL.split("CREATE TABLE correction_script.correction_script_type")[0]))
-        conn.execute(text("CREATE TABLE correction_script.theme (id serial PRIMARY KEY, name varchar)"))
-    engine.dispose()
-    try:
+    with scratch_database(pg_url, "other") as url:
+        engine = create_engine(url)
+        with engine.begin() as conn:
+            conn.execute(text(DDL.split("CREATE TABLE correction_script.correction_script_type")[0]))
+            conn.execute(text("CREATE TABLE correction_script.theme (id serial PRIMARY KEY, name varchar)"))
+        engine.dispose()
         refused = _import({**cli_env, "CORRECTLY_LEGACY_DATABASE_URL": url})
         assert refused.returncode == 1
         assert "not an original Correctly database" in refused.stderr
@@ -210,10 +197,6 @@ def test_a_database_of_another_shape_is_refused_naming_what_is_missing(pg_url, c
         assert store.count_rows("generated_text") == 0
         missing = _import({k: v for k, v in cli_env.items() if k != "CORRECTLY_LEGACY_DATABASE_URL"})
         assert missing.returncode == 2 and "CORRECTLY_LEGACY_DATABASE_URL" in missing.stderr
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 def test_a_connection_error_names_what_failed_without_the_password():

@@ -146,6 +146,18 @@ def _check_partition(date: str, theme: str, records: Sequence[Any]) -> dt.date:
     return day
 
 
+def _dated(query, table: Table, up_to_date: str | None, partition: tuple[str, str] | None):
+    """`query` over a partitioned table in (date, theme, id) order: every theme's rows up to
+    and including `up_to_date`, or one (date, theme) partition's, or all."""
+    query = query.order_by(table.c.date, table.c.theme, table.c.prompt_id)
+    if up_to_date is not None:
+        query = query.where(table.c.date <= _partition_date(up_to_date))
+    if partition is not None:
+        query = query.where(table.c.date == _partition_date(partition[0]),
+                            table.c.theme == partition[1])
+    return query
+
+
 def _vector(value: Any) -> np.ndarray:
     vector = np.asarray(value, dtype=np.float32)
     if vector.shape != (EMBEDDING_DIMENSIONS,) or not np.all(np.isfinite(vector)):
@@ -392,12 +404,7 @@ class CorrectionStore:
         """Train rows in (date, theme, id) order: every theme's up to and including
         `up_to_date`, or one (date, theme) partition's."""
         table = schema.train_split
-        query = select(table).order_by(table.c.date, table.c.theme, table.c.prompt_id)
-        if up_to_date is not None:
-            query = query.where(table.c.date <= _partition_date(up_to_date))
-        if partition is not None:
-            query = query.where(table.c.date == _partition_date(partition[0]),
-                                table.c.theme == partition[1])
+        query = _dated(select(table), table, up_to_date, partition)
         with self.engine.connect() as conn:
             return [
                 TrainExample(
@@ -412,14 +419,9 @@ class CorrectionStore:
         """Pairs with their train rows' prompts and chosen answers, in (date, theme, id)
         order: every theme's up to `up_to_date`, or one (date, theme) partition's."""
         pairs, train = schema.preference_pair, schema.train_split
-        query = (select(pairs, train.c.split, train.c.messages)
-                 .join(train, pairs.c.prompt_id == train.c.prompt_id)
-                 .order_by(pairs.c.date, pairs.c.theme, pairs.c.prompt_id))
-        if up_to_date is not None:
-            query = query.where(pairs.c.date <= _partition_date(up_to_date))
-        if partition is not None:
-            query = query.where(pairs.c.date == _partition_date(partition[0]),
-                                pairs.c.theme == partition[1])
+        query = _dated(select(pairs, train.c.split, train.c.messages)
+                       .join(train, pairs.c.prompt_id == train.c.prompt_id),
+                       pairs, up_to_date, partition)
         with self.engine.connect() as conn:
             return [
                 PreferencePair(
