@@ -20,7 +20,10 @@ LOCATION = "correctly_assets.definitions"
 LINEAGE = [("raw_sheet", "yaml_spec"), ("yaml_spec", "prompt_examples"),
            ("prompt_examples", "generated_texts"), ("generated_texts", "train_split"),
            ("train_split", "fine_tuned_model"), ("fine_tuned_model", "model_evaluation"),
-           ("model_evaluation", "registered_model")]
+           ("model_evaluation", "registered_model"),
+           ("train_split", "preference_pairs"), ("fine_tuned_model", "preference_pairs"),
+           ("preference_pairs", "dpo_model"), ("fine_tuned_model", "dpo_model"),
+           ("dpo_model", "model_evaluation")]
 ASSETS = sorted({a for edge in LINEAGE for a in edge})
 # The screenshot in the README; CORRECTLY_UPDATE_SCREENSHOT=1 rewrites it.
 README_SCREENSHOT = Path(__file__).parents[1] / "docs" / "asset-lineage.png"
