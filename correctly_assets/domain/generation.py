@@ -92,6 +92,15 @@ Complete = Callable[[PromptExample], Completion]
 AsyncComplete = Callable[[PromptExample], Awaitable[Completion]]
 
 
+def cut_to_tokens(text: str, max_tokens: int | None) -> tuple[str, str]:
+    """(the text, "stop"), or cut mid-sentence to `max_tokens` whitespace words, as a server
+    cuts at its token limit, with "length"."""
+    words = re.findall(r"\S+\s*", text)  # each word with the space after it
+    if max_tokens is None or len(words) <= max_tokens:
+        return text, "stop"
+    return "".join(words[:max_tokens]).rstrip(), "length"
+
+
 def offline_complete(prompt: PromptExample) -> Completion:
     """The offline generator's answer; token counts are whitespace word counts. It has no
     sampling: a prompt's temperature is part of its seed (another temperature, another
@@ -99,10 +108,7 @@ def offline_complete(prompt: PromptExample) -> Completion:
     seed = prompt.prompt_id if prompt.temperature is None else f"{prompt.prompt_id}|{prompt.temperature}"
     text = generate_offline_answer(prompt.passage, prompt.passage_korean, seed=seed,
                                    language=answer_language(prompt.prompt))
-    words = re.findall(r"\S+\s*", text)
-    finish_reason = "stop"
-    if prompt.max_tokens is not None and len(words) > prompt.max_tokens:
-        text, finish_reason = "".join(words[:prompt.max_tokens]).rstrip(), "length"
+    text, finish_reason = cut_to_tokens(text, prompt.max_tokens)
     return Completion(text, OFFLINE_MODEL, len(prompt.prompt.split()), len(text.split()),
                       finish_reason)
 

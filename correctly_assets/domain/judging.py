@@ -22,6 +22,7 @@ from typing import Literal
 
 from .chat_format import parse_reply
 from .generation import AsyncComplete, BudgetSpent, redact
+from .quality import has_hangul
 
 Verdict = Literal["A", "B", "SAME"]
 
@@ -35,7 +36,6 @@ _QUESTION = (
     "Which correction is better: it fixes the learner's mistakes, changes nothing that was "
     "right, and explains each change it made? Answer A, B, or SAME if neither is better."
 )
-_HANGUL = re.compile(r"[\uac00-\ud7a3\u1100-\u11ff\u3130-\u318f]")
 _VERDICT = re.compile(r"^\W*(A|B|SAME)\b", re.IGNORECASE)
 # An unparseable reply counts as this many faults: worse than any reply that parses.
 _UNPARSEABLE = 100
@@ -74,7 +74,7 @@ def reply_faults(learner: str, reply: str) -> int:
     parsed = parse_reply(reply)
     if not parsed.corrected or not parsed.points:
         return _UNPARSEABLE
-    faults = 1 if _HANGUL.search(parsed.corrected) else 0
+    faults = 1 if has_hangul(parsed.corrected) else 0
     numbers = [p.number for p in parsed.points]
     faults += len(numbers) - len(set(numbers))
     for point in parsed.points:

@@ -14,7 +14,6 @@ import argparse
 import asyncio
 import contextlib
 import random
-import re
 import socket
 import threading
 import time
@@ -28,6 +27,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from correctly_assets.domain.generation import cut_to_tokens
 from correctly_assets.domain.judging import JUDGE_HEADER, offline_verdict
 from correctly_assets.domain.offline_generator import generate_offline_answer
 from correctly_assets.domain.prompts import answer_language, extract_passage
@@ -102,13 +102,11 @@ def build_app(latency_s: float = 0.0, failure_rate: float = 0.0, seed: int = 0,
             content = _last_user_text(body)
         except ValueError as err:  # json.JSONDecodeError is a ValueError too
             return _error(400, f"invalid request: {err}")
-        answer, finish_reason = _answer_for(content), "stop"
         # Tokens are whitespace words here; a max_tokens limit cuts the answer as a real
         # server would, mid-sentence.
         limit = body.get("max_tokens") if isinstance(body, dict) else None
-        if isinstance(limit, int) and limit < len(answer.split()):
-            words = re.findall(r"\S+\s*", answer)  # each word with the space after it
-            answer, finish_reason = "".join(words[:limit]).rstrip(), "length"
+        answer, finish_reason = cut_to_tokens(_answer_for(content),
+                                              limit if isinstance(limit, int) else None)
         prompt_tokens, completion_tokens = len(content.split()), len(answer.split())
         return JSONResponse({
             "id": f"chatcmpl-{uuid.uuid4().hex}",
