@@ -241,3 +241,73 @@ def test_answers_received_before_the_store_failed_are_not_paid_for_again(
         with engine.begin() as conn:
             conn.execute(text("DROP TRIGGER IF EXISTS refuse ON generated_text"))
             conn.execute(text("DROP FUNCTION IF EXISTS refuse_rows()"))
+
+
+DIARY = "일상적인 이야기를 일기처럼"
+
+
+def _original(resources, tmp_path):
+    from correctly_assets_tests.test_original_spec import write_original_input
+
+    directory = write_original_input(tmp_path / "original")
+    return {**resources, "workbook": WorkbookResource(path=str(directory))}
+
+
+def test_the_original_workbooks_run_both_llm_stages_per_korean_partition(
+        instance, resources, tmp_path):
+    resources = _original(resources, tmp_path)
+    head = _materialize_head(instance, resources)
+    assert head.success
+    assert instance.get_dynamic_partitions("theme") == [DIARY, "여행의 즐거움을 3인칭으로"]
+    spec_metadata = head.asset_materializations_for_node("yaml_spec")[0].metadata
+    assert spec_metadata["grid_combinations_per_partition"].value == 12
+    assert spec_metadata["max_completion_tokens_per_partition"].value == 2 * 6 * (100 + 600)
+    assert DIARY in spec_metadata["grid_per_partition"].value
+
+    result = _materialize_partition(instance, resources, DIARY)
+    assert result.success
+    store = resources["store"].get_store()
+    written = store.load_prompt_examples(DATE, DIARY, with_rejected=True)
+    used = store.load_prompt_examples(DATE, DIARY)
+    # the 100-token length cuts some examples off: kept with the reason, asked nothing more
+    assert len(written) == 12 and 0 < len(used) < 12
+    assert all(p.example and p.example.strip() in p.prompt for p in used)
+    assert {p.example_rejection for p in written if p not in used} == {
+        "unparseable answer: answer is truncated: the token limit cut it off (finish_reason=length)"}
+    assert store.count_rows("generated_text", date=DATE, theme=DIARY) == len(used)
+    assert store.count_rows("train_split", date=DATE, theme=DIARY) == sum(
+        t.accepted for t in store.load_generated_texts(DATE, DIARY))
+    checks = _check_results(result)
+    assert checks.pop("llm_smoke_test") is False  # a warning: some examples were cut off
+    assert all(checks.values()), checks
+    metadata = result.asset_materializations_for_node("prompt_examples")[0].metadata
+    assert metadata["rows"].value == 12 and metadata["examples"].value == len(used)
+    assert f"{DATE}|{DIARY}" in metadata["per_partition"].value
+
+    texts = store.load_generated_texts(DATE, DIARY)
+    assert _materialize_partition(instance, resources, DIARY).success
+    assert store.load_prompt_examples(DATE, DIARY, with_rejected=True) == written
+    assert store.load_generated_texts(DATE, DIARY) == texts
+
+
+def test_the_original_stages_send_each_combinations_settings_over_http(
+        instance, resources, tmp_path):
+    resources = _original(resources, tmp_path)
+    _materialize_head(instance, resources)
+    with serve_in_thread(latency_s=0.01, failure_rate=0.2, seed=5) as server:
+        resources["text_generator"] = TextGeneratorResource(
+            openai=OpenAIResource(api_key="test-key", base_url=server.base_url),
+            model="local-test-model", max_concurrency=4, temperature=0.5, max_tokens=2000)
+        result = dg.materialize(data_assets, selection=["prompt_examples", "generated_texts"],
+                                partition_key=f"{DATE}|{DIARY}", instance=instance,
+                                resources=resources)
+        settings = list(server.stats.settings)
+    assert result.success
+    # never the generator's own 0.5 and 2000: each combination's creativity and length
+    assert {(s["temperature"], s["max_tokens"]) for s in settings} == {
+        (0.1, 100), (0.1, 600), (1.3, 100), (1.3, 600)}
+    assert {s["system"] for s in settings} == {"자연스럽게 쓰세요."}
+    store = resources["store"].get_store()
+    used = store.load_prompt_examples(DATE, DIARY)
+    assert 0 < len(used) < 12
+    assert store.count_rows("generated_text", date=DATE, theme=DIARY) == len(used)

@@ -145,7 +145,7 @@ def test_an_original_database_is_imported_as_partitions_idempotently(legacy_url,
     assert texts[1].parsed is None and texts[1].rejection_reason.startswith("unparseable answer")
     assert set(store.load_embeddings("2025-05-08", THEME)) == {"legacy-generated_text-1"}
     prompt, _ = store.load_prompt_examples("2025-05-08", THEME)  # one per generated text
-    assert (prompt.speaker, prompt.style, prompt.passage) == ("대학생", "친근한", PASSAGE)
+    assert (prompt.speaker, prompt.style, prompt.example) == ("대학생", "친근한", PASSAGE)
     assert (prompt.temperature, prompt.max_tokens) == (0.7, 512)
     assert store.load_generated_texts("2025-05-10", "no-theme")[0].prompt_id == "legacy-train-2"
     reference = json.loads(Path(summary["reference"]).read_text())

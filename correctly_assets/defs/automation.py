@@ -1,12 +1,14 @@
 """Jobs, the daily schedule and the workbook sensor."""
 
 import datetime as dt
-import hashlib
-from pathlib import Path
 
 import dagster as dg
 
-from ..domain.workbook import WorkbookError, read_workbook
+from ..domain.generation_grid import GRID_FILE
+from ..domain.original_spec import theme_names
+from ..domain.original_workbooks import read_workbooks, workbook_digest
+from ..domain.models import Workbook
+from ..domain.workbook import WorkbookError
 from ..partitions import daily_partitions, theme_date_partitions, theme_partitions
 from ..resources.files import WorkbookResource
 
@@ -36,14 +38,15 @@ def daily_data_schedule(context: dg.ScheduleEvaluationContext):
 def workbook_sensor(context: dg.SensorEvaluationContext, workbook: WorkbookResource):
     """When the workbook changes: re-materialise raw_sheet and yaml_spec, register new themes
     as partitions, and request today's partitions for them."""
-    path = Path(workbook.path)
-    if not path.exists():
-        return dg.SkipReason(f"workbook {path} not found")
-    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    path = workbook.path
+    digest = workbook_digest(path, extra=(GRID_FILE,))  # a directory: the original's two and the grid
+    if digest is None:
+        return dg.SkipReason(f"workbook {path} not found (or, a directory, not all its files)")
     if digest == context.cursor:
         return dg.SkipReason("workbook unchanged")
     try:
-        themes = read_workbook(path).theme_names
+        book = read_workbooks(path)
+        themes = book.theme_names if isinstance(book, Workbook) else theme_names(book)
     except WorkbookError as err:
         context.update_cursor(digest)  # report once per version, not every minute
         return dg.SkipReason(f"workbook {path} is invalid: {err}")

@@ -24,7 +24,8 @@ from .models import GeneratedText, PromptExample
 
 def _prompt_digest(prompt: PromptExample, generator: str) -> str:
     return hashlib.sha256(
-        f"{generator}\n{prompt.temperature}\n{prompt.max_tokens}\n{prompt.prompt}".encode()).hexdigest()
+        f"{generator}\n{prompt.temperature}\n{prompt.max_tokens}\n{prompt.system_prompt}\n"
+        f"{prompt.prompt}".encode()).hexdigest()
 
 
 class AnswerJournal:

@@ -25,7 +25,7 @@ import tenacity
 
 from .answer_format import AnswerRejected, parse_answer
 from .models import GeneratedText, PromptExample
-from .offline_generator import generate_offline_answer
+from .offline_generator import generate_offline_answer, write_offline_answer
 from .prompts import answer_language
 
 OFFLINE_MODEL = "offline-error-generator"
@@ -106,8 +106,12 @@ def offline_complete(prompt: PromptExample) -> Completion:
     sampling: a prompt's temperature is part of its seed (another temperature, another
     draw of mistakes), and its max_tokens cuts the answer as a server would."""
     seed = prompt.prompt_id if prompt.temperature is None else f"{prompt.prompt_id}|{prompt.temperature}"
-    text = generate_offline_answer(prompt.passage, prompt.passage_korean, seed=seed,
-                                   language=answer_language(prompt.prompt))
+    language = answer_language(prompt.prompt)
+    if prompt.passage:
+        text = generate_offline_answer(prompt.passage, prompt.passage_korean, seed=seed,
+                                       language=language)
+    else:  # the original's generation prompt: a new text is asked for
+        text = write_offline_answer(seed, language)
     text, finish_reason = cut_to_tokens(text, prompt.max_tokens)
     return Completion(text, OFFLINE_MODEL, len(prompt.prompt.split()), len(text.split()),
                       finish_reason)
@@ -167,10 +171,11 @@ def _request(prompt: PromptExample, model: str, temperature: float, system_promp
     if batch_deadline is not None and time.monotonic() >= batch_deadline:
         raise BudgetSpent("the batch's budget was spent before this attempt could start")
     messages = [{"role": "user", "content": prompt.prompt}]
+    system_prompt = getattr(prompt, "system_prompt", None) or system_prompt
     if system_prompt:
         messages.insert(0, {"role": "system", "content": system_prompt})
-    # A prompt's own settings (the original's creativity and length) before the generator's.
-    # (getattr: a judge request has neither.)
+    # A prompt's own settings (the original's system prompt, creativity and length) before
+    # the generator's. (getattr: a judge request has none of them.)
     if getattr(prompt, "temperature", None) is not None:
         temperature = prompt.temperature
     max_tokens = getattr(prompt, "max_tokens", None) or max_tokens

@@ -14,6 +14,9 @@ from __future__ import annotations
 import itertools
 import re
 from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
 
 from .original_workbooks import OriginalWorkbooks
 from .prompts import render_template
@@ -86,6 +89,28 @@ def read_grid_config(config: dict) -> GridConfig:
     if isinstance(iterations, bool) or not isinstance(iterations, int) or iterations < 1:
         raise GridError(f"iteration_num: a whole number of 1 or more, found {iterations!r}")
     return GridConfig(ids=ids, iterations=iterations)
+
+
+GRID_FILE = "grid.yaml"  # beside the original's two workbooks
+
+
+def read_grid_file(path: str | Path) -> GridConfig:
+    """The grid a YAML file configures, in the original's shape; GridError names the file."""
+    path = Path(path)
+    try:
+        config = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise GridError(f"{path}: no grid file; it lists the ids the first stage combines, per "
+                        "table (creativity_id: 1~3, form_id: [1, 2], ...), as the original's "
+                        "example.yaml does") from None
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as error:
+        raise GridError(f"{path}: cannot be read as YAML: {error}") from error
+    if not isinstance(config, dict):
+        raise GridError(f"{path}: expected a mapping of table ids, found {type(config).__name__}")
+    try:
+        return read_grid_config(config)
+    except GridError as error:
+        raise GridError(f"{path}: {error}") from None
 
 
 @dataclass(frozen=True)

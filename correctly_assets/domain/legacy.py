@@ -3,7 +3,7 @@
 Each original `generated_text` becomes a generated text of the partition (the date it was
 created, the theme of the example it was written from): parsed as any answer is, or kept
 with the reason it could not be. The example it was written from becomes its prompt
-example (speaker, style, key expression; the example text as the passage; the generation
+example (speaker, style, key expression; the example text; the generation
 prompt, with the text's temperature and max tokens). A `train` row with no
 generated text of its own is imported from its `output`. A `train` row whose `output` is not
 its generated text is reported, as is a filled `rejected` (preference pairs are made by the
@@ -19,12 +19,11 @@ from dataclasses import dataclass, field
 
 from .answer_format import AnswerRejected, parse_answer
 from .models import GeneratedText, PromptExample
+from .original_workbooks import NO_THEME
 from .workbook import THEME_NAME_PATTERN
 
 LEGACY_MODEL = "original-correctly"
 LEGACY_PREFIX = "legacy-"
-# The theme of an example the original left without one (theme_id is nullable there).
-NO_THEME = "no-theme"
 
 
 @dataclass
@@ -109,7 +108,7 @@ def legacy_partitions(rows: dict[str, list[dict]]) -> LegacyImport:
             script_type="", speaker=speakers.get(example["speaker_id"], ""),
             style=styles.get(example["style_id"], ""),
             key_expression=expressions.get(example["key_expression_id"], ""),
-            passage=example["example"], passage_korean="",
+            passage="", passage_korean="", example=example["example"],
             prompt=prompts.get(example["generation_prompt_id"], "")))
     result = LegacyImport(partitions=dict(partitions), problems=problems)
     for row in rows[cs + "train"]:

@@ -107,6 +107,14 @@ class PromptExample(_Record):
     # and length rows); None: the text generator's own setting.
     temperature: float | None = Field(default=None, ge=0.0, le=2.0)
     max_tokens: int | None = Field(default=None, ge=1)
+    # The system message (the original's system_prompt row); None: the text generator's own.
+    system_prompt: str | None = None
+    # The original's workbooks only: the example the first LLM stage wrote, which `prompt`
+    # carries as its one-shot; the reason it could not be used (then `prompt` is the one
+    # that wrote it, and no answer is asked for); the grid ids it was written for.
+    example: str | None = None
+    example_rejection: str | None = None
+    combination: dict[str, int | None] | None = None
 
 
 class Edit(_Record):

@@ -411,3 +411,14 @@ def generate_offline_answer(passage: str, korean: str, seed: str, language: Lang
     )
     answer = ParsedAnswer(before="".join(before), after=passage, translation=korean, points=points)
     return format_answer(answer, language)
+
+
+def write_offline_answer(seed: str, language: Language = "ko") -> str:
+    """The answer to a prompt that carries no passage (the original's generation prompt asks
+    for a new text): a passage of the sample workbook's, drawn by `seed`, with its mistakes.
+    A stand-in for a writer, not one: it knows no other passages."""
+    from .sample_workbook import EXAMPLES  # the sample's passages, each with its Korean
+
+    digest = hashlib.sha256(f"write\x1f{seed}".encode()).digest()
+    _, passage, korean = EXAMPLES[int.from_bytes(digest[:8], "big") % len(EXAMPLES)]
+    return generate_offline_answer(passage, korean, seed=seed, language=language)

@@ -17,6 +17,7 @@ Excel row and column.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,11 +30,13 @@ from .workbook import (
     MAX_COLUMNS,
     MAX_ROWS,
     THEME_NAME_PATTERN,
+    Workbook,
     WorkbookError,
     WorkbookProblem,
     _data_extent,
     _is_blank,
     _open,
+    read_workbook,
 )
 
 TEXT_REPOSITORY = "text_repository.xlsx"
@@ -49,6 +52,9 @@ GENERATION_PLACEHOLDERS = frozenset({
 # copies give the temperature of each level, with the same descriptions.
 CREATIVITY_LEVEL_TEMPERATURES = {1: 0.1, 2: 0.4, 3: 0.7, 4: 1.0, 5: 1.3}
 OUTPUT_SHEETS = ("example", "generated_text", "train", "evaluation_prompt", "inference_evaluation")
+# The partition of what the original leaves without a theme (an empty theme sheet, an
+# example whose theme_id is NULL).
+NO_THEME = "no-theme"
 
 
 class _Record(BaseModel):
@@ -332,6 +338,27 @@ def read_original_workbooks(directory: str | Path) -> OriginalWorkbooks:
         output_sheets=tuple(s for s in script.book.sheetnames if s in OUTPUT_SHEETS),
         ignored_sheets=tuple(s for s in sheets if s not in known and s not in OUTPUT_SHEETS),
     )
+
+
+def read_workbooks(path: str | Path) -> Workbook | OriginalWorkbooks:
+    """The pipeline's input: one workbook of this project's layout (a file), or a directory
+    holding the original's two."""
+    path = Path(path)
+    return read_original_workbooks(path) if path.is_dir() else read_workbook(path)
+
+
+def workbook_digest(path: str | Path, extra: tuple[str, ...] = ()) -> str | None:
+    """A digest of the input's bytes (the two workbooks and `extra` files beside them, for
+    a directory); None when something is missing."""
+    path = Path(path)
+    files = ([path / TEXT_REPOSITORY, path / CORRECTION_SCRIPT] + [path / name for name in extra]
+             if path.is_dir() else [path])
+    digest = hashlib.sha256()
+    for file in files:
+        if not file.is_file():
+            return None
+        digest.update(file.name.encode() + b"\0" + file.read_bytes())
+    return digest.hexdigest()
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -22,11 +22,8 @@ PLACEHOLDERS = frozenset(
 # The answer format every prompt asks for, in each language; answer_format.parse_answer
 # reads both back. Korean is the original Correctly's: a teacher's answer with Korean
 # section headers, a Korean translation and Korean explanations.
-ANSWER_INSTRUCTIONS: dict[str, str] = {
-    "ko": """\
-당신은 한국인 영어 학습자의 글을 고쳐 주는 영어 선생님입니다. 아래 <passage>의 글을 위의 화자와 \
-문체에 맞게, 한국인 학습자가 실제로 쓸 법한 글로 다시 쓰세요: 학습자가 자주 하는 문법 실수와 어색한 \
-표현을 넣고, 한두 구절이나 문장은 한국어로 섞어 쓰세요. 그다음 정확히 아래 네 절로만 답하세요.
+KOREAN_SECTIONS = """\
+정확히 아래 네 절로만 답하세요.
 ### 교정 전 ###
 학습자가 쓴 글 (실수가 있고 한국어가 섞인 영어)
 #####
@@ -36,7 +33,12 @@ ANSWER_INSTRUCTIONS: dict[str, str] = {
 교정한 글의 한국어 번역
 ### 교정 지점 ###
 1. "틀린 표현" → "고친 표현": 고친 이유를 한국어 한 문장으로 설명합니다.
-(교정 하나에 번호 붙은 줄 하나; 모든 설명은 마침표로 끝냅니다)""",
+(교정 하나에 번호 붙은 줄 하나; 모든 설명은 마침표로 끝냅니다)"""
+ANSWER_INSTRUCTIONS: dict[str, str] = {
+    "ko": """\
+당신은 한국인 영어 학습자의 글을 고쳐 주는 영어 선생님입니다. 아래 <passage>의 글을 위의 화자와 \
+문체에 맞게, 한국인 학습자가 실제로 쓸 법한 글로 다시 쓰세요: 학습자가 자주 하는 문법 실수와 어색한 \
+표현을 넣고, 한두 구절이나 문장은 한국어로 섞어 쓰세요. 그다음 """ + KOREAN_SECTIONS,
     "en": """\
 Rewrite the passage below as the speaker would write it, keeping its meaning, and make the \
 mistakes a Korean learner of English typically makes. Then answer in exactly these sections:

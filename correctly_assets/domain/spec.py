@@ -1,7 +1,8 @@
 """The per-theme YAML spec: everything one theme's prompts are built from, in one file.
 
 A spec is readable and reviewable on its own, and reading it back gives the same
-validated ThemeSpec the prompt stage renders from.
+validated ThemeSpec (or, from the original's workbooks, OriginalThemeSpec) the prompt
+stage works from.
 """
 
 from __future__ import annotations
@@ -14,6 +15,9 @@ import yaml
 from pydantic import ValidationError
 
 from .models import ThemeSpec, Workbook
+from .original_spec import OriginalThemeSpec
+
+Spec = ThemeSpec | OriginalThemeSpec
 
 
 def build_theme_specs(workbook: Workbook) -> dict[str, ThemeSpec]:
@@ -36,14 +40,14 @@ def build_theme_specs(workbook: Workbook) -> dict[str, ThemeSpec]:
     }
 
 
-def spec_to_yaml(spec: ThemeSpec) -> str:
+def spec_to_yaml(spec: Spec) -> str:
     # Korean stays readable, fields keep the model's order and a passage stays on one line.
     return yaml.safe_dump(
         spec.model_dump(mode="json"), allow_unicode=True, sort_keys=False, width=1000
     )
 
 
-def spec_from_yaml(text: str) -> ThemeSpec:
+def spec_from_yaml(text: str) -> Spec:
     """The spec a YAML document holds; ValueError when it is not valid YAML or not a spec."""
     try:
         data = yaml.safe_load(text)
@@ -52,12 +56,12 @@ def spec_from_yaml(text: str) -> ThemeSpec:
     if not isinstance(data, dict):
         raise ValueError(f"theme spec must be a mapping, got {type(data).__name__}")
     try:
-        return ThemeSpec.model_validate(data)
+        return (OriginalThemeSpec if "grid" in data else ThemeSpec).model_validate(data)
     except ValidationError as error:
         raise ValueError(f"theme spec is invalid: {error}") from error
 
 
-def write_specs(specs: dict[str, ThemeSpec], directory: str | Path) -> list[Path]:
+def write_specs(specs: dict[str, Spec], directory: str | Path) -> list[Path]:
     """Write `<theme>.yaml` for each spec; a reader never sees a half-written file."""
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
@@ -79,7 +83,7 @@ def write_specs(specs: dict[str, ThemeSpec], directory: str | Path) -> list[Path
     return paths
 
 
-def remove_stale_specs(specs: dict[str, ThemeSpec], directory: str | Path) -> list[str]:
+def remove_stale_specs(specs: dict[str, Spec], directory: str | Path) -> list[str]:
     """Delete the spec of every theme no longer in the workbook; the themes removed."""
     stale = sorted(path for path in Path(directory).glob("*.yaml") if path.stem not in specs)
     for path in stale:

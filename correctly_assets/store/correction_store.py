@@ -433,9 +433,13 @@ class CorrectionStore:
                 for row in conn.execute(query)
             ]
 
-    def load_prompt_examples(self, date: str, theme: str) -> list[PromptExample]:
+    def load_prompt_examples(self, date: str, theme: str,
+                             with_rejected: bool = False) -> list[PromptExample]:
+        """The partition's prompts to answer; `with_rejected` adds the first stage's
+        examples that could not be used (the original's workbooks only)."""
         rows = self._partition_rows(schema.prompt_example, date, theme, schema.prompt_example.c["index"])
-        return [PromptExample(**{**row, "date": row["date"].isoformat()}) for row in rows]
+        prompts = [PromptExample(**{**row, "date": row["date"].isoformat()}) for row in rows]
+        return [p for p in prompts if with_rejected or p.example_rejection is None]
 
     def load_generated_texts(self, date: str, theme: str) -> list[GeneratedText]:
         table = schema.generated_text

@@ -100,6 +100,10 @@ prompt_example = Table(
     Column("prompt", Text, nullable=False),
     Column("temperature", Float),
     Column("max_tokens", Integer),
+    Column("system_prompt", Text),
+    Column("example", Text),
+    Column("example_rejection", Text),
+    Column("combination", JSONB(none_as_null=True)),
     UniqueConstraint("date", "theme", "index", name="uq_prompt_example_partition_index"),
     Index("ix_prompt_example_date_theme", "date", "theme"),
 )
@@ -172,6 +176,10 @@ preference_pair = Table(
 ADDED_COLUMNS = (
     ("prompt_example", "temperature", "double precision"),
     ("prompt_example", "max_tokens", "integer"),
+    ("prompt_example", "system_prompt", "text"),
+    ("prompt_example", "example", "text"),
+    ("prompt_example", "example_rejection", "text"),
+    ("prompt_example", "combination", "jsonb"),
 )
 
 PARTITIONED_TABLES = (prompt_example, generated_text, train_split, preference_pair)

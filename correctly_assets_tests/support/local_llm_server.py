@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import collections
 import contextlib
 import random
 import socket
@@ -29,7 +30,7 @@ from starlette.routing import Route
 
 from correctly_assets.domain.generation import cut_to_tokens
 from correctly_assets.domain.judging import JUDGE_HEADER, offline_verdict
-from correctly_assets.domain.offline_generator import generate_offline_answer
+from correctly_assets.domain.offline_generator import generate_offline_answer, write_offline_answer
 from correctly_assets.domain.prompts import answer_language, extract_passage
 
 MODEL = "local-offline-generator"
@@ -42,6 +43,8 @@ class ServerStats:
 
     requests: int = 0
     failures: int = 0
+    # The sampling settings and system message of the last answered requests, oldest first.
+    settings: collections.deque = field(default_factory=lambda: collections.deque(maxlen=1000))
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def as_dict(self) -> dict[str, int]:
@@ -74,11 +77,14 @@ def _last_user_text(body: object) -> str:
 def _answer_for(content: str) -> str:
     if content.startswith(JUDGE_HEADER):
         return offline_verdict(content)
+    language = answer_language(content)
     try:
         passage, korean = extract_passage(content)
     except ValueError:
+        if language == "ko":  # the original's generation prompt: a new text is asked for
+            return write_offline_answer(content, language)
         return "I am not sure what you would like me to correct."
-    return generate_offline_answer(passage, korean, seed=content, language=answer_language(content))
+    return generate_offline_answer(passage, korean, seed=content, language=language)
 
 
 def build_app(latency_s: float = 0.0, failure_rate: float = 0.0, seed: int = 0,
@@ -105,6 +111,11 @@ def build_app(latency_s: float = 0.0, failure_rate: float = 0.0, seed: int = 0,
         # Tokens are whitespace words here; a max_tokens limit cuts the answer as a real
         # server would, mid-sentence.
         limit = body.get("max_tokens") if isinstance(body, dict) else None
+        system = [m.get("content") for m in body["messages"] if isinstance(m, dict)
+                  and m.get("role") == "system"]
+        with stats.lock:
+            stats.settings.append({"temperature": body.get("temperature"), "max_tokens": limit,
+                                   "system": system[0] if system else None})
         answer, finish_reason = cut_to_tokens(_answer_for(content),
                                               limit if isinstance(limit, int) else None)
         prompt_tokens, completion_tokens = len(content.split()), len(answer.split())

@@ -6,12 +6,12 @@ import dagster as dg
 import numpy as np
 
 from ...domain import quality
-from ...domain.answer_journal import AnswerJournal
 from ...partitions import data_backfill_policy, partitions_in_run, theme_date_partitions
 from ...resources.embedder import SentenceEmbedderResource
 from ...resources.files import ArtifactStoreResource
 from ...resources.store import CorrectionStoreResource
 from ...resources.text_generator import TextGeneratorResource
+from .answering import answer_journaled
 
 CHECKS = ["schema", "no_empty_or_unchanged_corrections", "no_hangul_in_corrections", "duplicate_rate"]
 
@@ -50,30 +50,19 @@ def generated_texts(
     for date, theme in partitions_in_run(context):
         prompts = correction_store.load_prompt_examples(date, theme)
         if not prompts:
-            raise dg.Failure(f"partition {date}|{theme}: no prompt_examples rows; "
-                             "materialise prompt_examples for it first")
+            written = correction_store.load_prompt_examples(date, theme, with_rejected=True)
+            reasons = sorted({p.example_rejection for p in written})
+            raise dg.Failure(
+                f"partition {date}|{theme}: none of its {len(written)} examples could be used "
+                f"({'; '.join(reasons)[:500]}); see prompt_examples" if written else
+                f"partition {date}|{theme}: no prompt_examples rows; "
+                "materialise prompt_examples for it first")
         prompts_by_partition[(date, theme)] = prompts
     prompts = [p for batch in prompts_by_partition.values() for p in batch]
 
-    journals = {
-        (date, theme): AnswerJournal(
-            artifacts.path("generated_texts", "journal", date) / f"{theme}.jsonl",
-            text_generator.generator)
-        for date, theme in prompts_by_partition}
-    answered = {}
-    for key, journal in journals.items():
-        answered.update(journal.answered(prompts_by_partition[key]))
-    if answered:
-        context.log.info(f"{len(answered)} of {len(prompts)} answers come from the journal of "
-                         "an earlier attempt; asking the model for the rest")
-    new_texts, usage = text_generator.generate(
-        context, [p for p in prompts if p.prompt_id not in answered],
-        on_answer=lambda prompt, text: journals[(prompt.date, prompt.theme)].record(prompt, text))
-    for key, journal in journals.items():
-        if journal.error:
-            context.log.warning(f"partition {key[0]}|{key[1]}: answers not journaled "
-                                f"({journal.error}); a retry would ask for them again")
-    text_by_id = {t.prompt_id: t for t in new_texts} | answered
+    answers = answer_journaled(context, text_generator, artifacts, "generated_texts",
+                               prompts_by_partition)
+    text_by_id, usage = answers.texts, answers.usage
     texts = [text_by_id[p.prompt_id] for p in prompts]
     accepted = [t for t in texts if t.accepted]
     vectors = embedder.embed([t.parsed.after for t in accepted])
@@ -86,7 +75,7 @@ def generated_texts(
         correction_store.replace_generated_texts(
             date, theme, batch, [vector_by_id.get(t.prompt_id) for t in batch]
         )
-        journals[(date, theme)].discard()
+        answers.stored((date, theme))
         stored += correction_store.count_rows("generated_text", date=date, theme=theme)
 
     problems = quality.problem_counts(texts)
@@ -134,7 +123,7 @@ def generated_texts(
             "partitions": len(prompts_by_partition),
             "accepted": len(accepted),
             "rejected": len(texts) - len(accepted),
-            "answers_from_journal": len(answered),
+            "answers_from_journal": answers.from_journal,
             "rejections": dg.MetadataValue.json(dict(quality.rejection_counts(texts))),
             **{f"usage_{k}": v for k, v in usage.items()},
         },

@@ -1,0 +1,126 @@
+"""The original Correctly's two LLM stages, for one theme: its spec and its requests.
+
+Stage one (`prompt_examples`): for each combination of the grid, the generation prompt is
+filled (form, tone, speaker, style, key expression, the partition's theme; no example yet)
+and sent with the combination's system prompt, temperature (creativity) and max tokens
+(length). The answer, a correction script, is the example.
+
+Stage two (`generated_texts`): the same generation prompt, with that example filled in as
+its one-shot, asks for a new correction script with the same settings. Its answer is the
+generated text the train split is made from. An example that does not parse as a
+correction script is kept with its reason and asks for no second answer.
+
+The grid and the order of its combinations are fixed by the spec, so a partition's requests
+are the same on every materialisation.
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict
+
+from .answer_format import KOREAN_HEADERS
+from .generation_grid import Combination, GridConfig, expand_grid, generation_prompt
+from .models import GeneratedText, PromptExample, Theme
+from .original_workbooks import NO_THEME, OriginalWorkbooks
+from .prompts import KOREAN_SECTIONS
+
+# Appended to a generation prompt that does not name the answer's sections itself (the
+# original's describe them in words, in the style): without the headers no answer parses.
+ANSWER_SECTIONS = "##### 답변 형식 #####\n" + KOREAN_SECTIONS
+_BEFORE_HEADER = f"### {KOREAN_HEADERS['Before']} ###"
+
+
+class OriginalThemeSpec(BaseModel):
+    """The YAML spec for one theme of the original's workbooks: its tables and its grid."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    theme: Theme  # name: the partition key; title: the text the prompts carry
+    workbooks: OriginalWorkbooks  # every table; `themes` holds this theme alone
+    grid: GridConfig
+
+
+def theme_names(books: OriginalWorkbooks) -> list[str]:
+    """The partition keys: the theme sheet's themes, or `no-theme` when the sheet is empty
+    (the early copies leave it so)."""
+    return [t.text for t in books.themes] or [NO_THEME]
+
+
+def build_original_specs(books: OriginalWorkbooks, grid: GridConfig) -> dict[str, OriginalThemeSpec]:
+    """One spec per theme; GridError when the grid names an id the workbooks lack."""
+    expand_grid(grid, books)  # checks every id, and the grid's size, before anything is written
+    themes = books.themes or ()
+    specs = {}
+    for name in theme_names(books):
+        own = tuple(t for t in themes if t.text == name)
+        specs[name] = OriginalThemeSpec(
+            theme=Theme(name=name, title="" if name == NO_THEME else name, description=""),
+            workbooks=books.model_copy(update={"themes": own}), grid=grid)
+    return specs
+
+
+def _prompt(spec: OriginalThemeSpec, combination: Combination, example: str) -> str:
+    books, theme = spec.workbooks, spec.theme.title
+    text = generation_prompt(books, combination, theme, example=example)
+    if _BEFORE_HEADER not in generation_prompt(books, combination, theme, example=""):
+        text = f"{text}\n\n{ANSWER_SECTIONS}"
+    return text
+
+
+def _record(records, record_id):
+    return next(r for r in records if r.id == record_id)
+
+
+def example_requests(spec: OriginalThemeSpec, date: str) -> list[PromptExample]:
+    """The partition's first-stage requests, one per combination of the grid, in its order."""
+    books, theme = spec.workbooks, spec.theme.name
+    requests = []
+    for index, c in enumerate(expand_grid(spec.grid, books).combinations):
+        key = c.key_expression_id and _record(books.key_expressions, c.key_expression_id).text
+        requests.append(PromptExample(
+            prompt_id=f"{date}|{theme}|{index:04d}", date=date, theme=theme, index=index,
+            instruction_prompt=f"generation_prompt {c.generation_prompt_id}", script_type="",
+            speaker=_record(books.speakers, c.speaker_id).text,
+            style=_record(books.styles, c.style_id).text,
+            key_expression=key or "", passage="", passage_korean="",
+            prompt=_prompt(spec, c, example=""),
+            temperature=_record(books.creativities, c.creativity_id).degree,
+            max_tokens=_record(books.lengths, c.length_id).length,
+            system_prompt=_record(books.system_prompts, c.system_prompt_id).text,
+            combination={k: v for k, v in vars(c).items()}))
+    return requests
+
+
+def one_shot_prompts(spec: OriginalThemeSpec, requests: list[PromptExample],
+                     answers: list[GeneratedText]) -> list[PromptExample]:
+    """Each request's row for the `prompt_example` table: with its example filled in as the
+    one-shot of the second stage's prompt, or, for an answer that is no usable example, the
+    request as sent with the answer and the reason."""
+    by_id = {a.prompt_id: a for a in answers}
+    rows = []
+    for request in requests:
+        answer = by_id[request.prompt_id]
+        if not answer.accepted:
+            rows.append(request.model_copy(update={
+                "example": answer.raw_answer, "example_rejection": answer.rejection_reason}))
+            continue
+        combination = Combination(**request.combination)
+        rows.append(request.model_copy(update={
+            "example": answer.raw_answer,
+            "prompt": _prompt(spec, combination, example=answer.raw_answer.strip())}))
+    return rows
+
+
+def grid_cost(spec: OriginalThemeSpec) -> dict[str, int]:
+    """What one partition of the theme asks for: the combinations, those left out (a tone
+    of another form), the prompts' length in characters, and the most completion tokens
+    both stages together can use (each answer is capped at its length)."""
+    grid = expand_grid(spec.grid, spec.workbooks)
+    prompts = example_requests(spec, "2000-01-01")
+    return {
+        "combinations": len(grid.combinations),
+        "left_out": grid.left_out,
+        "first_stage_prompt_characters": sum(len(p.prompt) + len(p.system_prompt or "")
+                                             for p in prompts),
+        "max_completion_tokens": 2 * grid.max_completion_tokens,
+    }

@@ -1,0 +1,133 @@
+"""The original's two LLM stages for one theme: its spec, the first stage's requests (one per
+combination, with the combination's system prompt, temperature and max tokens), the second
+stage's one-shot prompts, and what a partition costs."""
+
+import pytest
+import yaml
+
+from correctly_assets.domain.generation import generate_texts, offline_complete
+from correctly_assets.domain.generation_grid import GRID_FILE, GridError, read_grid_file
+from correctly_assets.domain.original_spec import (
+    ANSWER_SECTIONS,
+    build_original_specs,
+    example_requests,
+    grid_cost,
+    one_shot_prompts,
+)
+from correctly_assets.domain.original_workbooks import NO_THEME, read_original_workbooks
+from correctly_assets.domain.spec import spec_from_yaml, write_specs
+from correctly_assets_tests.test_original_workbooks import (
+    _correction_script,
+    _text_repository,
+    _write,
+)
+
+DATE = "2026-03-14"
+DIARY = "일상적인 이야기를 일기처럼"
+# 2 creativities x 2 lengths x (form 1 with tones 1 and 2, form 2 with tone 3) = 12 combinations
+GRID = {
+    "creativity_id": {"type": "necessary_column", "value": [1, 3]},
+    "length_id": {"type": "necessary_column", "value": "1~2"},
+    "system_prompt_id": {"type": "necessary_column", "value": [1]},
+    "generation_prompt_id": {"type": "necessary_column", "value": [1]},
+    "form_id": {"type": "necessary_column", "value": [1, 2]},
+    "mapping_emotion_form_id": {"type": "necessary_column", "value": "1~3"},
+    "speaker_id": {"type": "necessary_column", "value": [1]},
+    "style_id": {"type": "necessary_column", "value": [1]},
+    "key_expression_id": {"type": "optional_column", "value": []},
+    "model": {"type": "generation_param", "value": "gpt-4o-mini"},
+}
+
+
+def write_original_input(directory, early=False, grid=GRID):
+    """The original's two workbooks and a grid.yaml, in `directory`."""
+    _write(directory, _text_repository(early), _correction_script(early))
+    (directory / GRID_FILE).write_text(yaml.safe_dump(grid, allow_unicode=True), encoding="utf-8")
+    return directory
+
+
+@pytest.fixture
+def specs(tmp_path):
+    directory = write_original_input(tmp_path / "original")
+    return build_original_specs(read_original_workbooks(directory), read_grid_file(directory / GRID_FILE))
+
+
+def test_one_spec_per_korean_theme_written_and_read_back(specs, tmp_path):
+    assert list(specs) == [DIARY, "여행의 즐거움을 3인칭으로"]
+    spec = specs[DIARY]
+    assert spec.theme.title == DIARY and [t.text for t in spec.workbooks.themes] == [DIARY]
+    [path, _] = write_specs(specs, tmp_path / "specs")
+    assert path.name == f"{DIARY}.yaml"
+    assert spec_from_yaml(path.read_text(encoding="utf-8")) == spec
+
+
+def test_an_empty_theme_sheet_gives_the_no_theme_partition(tmp_path):
+    directory = write_original_input(tmp_path / "early", early=True)
+    specs = build_original_specs(read_original_workbooks(directory), read_grid_file(directory / GRID_FILE))
+    assert list(specs) == [NO_THEME] and specs[NO_THEME].theme.title == ""
+
+
+def test_each_combination_is_a_request_with_its_own_settings(specs):
+    requests = example_requests(specs[DIARY], DATE)
+    assert len(requests) == 12
+    assert [r.prompt_id for r in requests] == [f"{DATE}|{DIARY}|{i:04d}" for i in range(12)]
+    # creativity 1 and 3 are 0.1 and 1.3; lengths 1 and 2 are 100 and 600 tokens
+    assert {(r.temperature, r.max_tokens) for r in requests} == {
+        (0.1, 100), (0.1, 600), (1.3, 100), (1.3, 600)}
+    assert {r.system_prompt for r in requests} == {"자연스럽게 쓰세요."}
+    first = requests[0]
+    assert f"주제: {DIARY}" in first.prompt and "형식: 설명문" in first.prompt
+    assert "어조: 밝은 어조" in first.prompt and "예시: \n" in first.prompt
+    assert first.combination["form_id"] == 1 and first.example is None
+    assert example_requests(specs[DIARY], DATE) == requests  # the same batch every time
+
+
+def test_the_answer_sections_are_asked_for_when_the_prompt_does_not_name_them(specs):
+    # this style names the 교정 전 section itself, so nothing is appended
+    assert ANSWER_SECTIONS not in example_requests(specs[DIARY], DATE)[0].prompt
+    plain = specs[DIARY].workbooks.model_copy(update={"styles": (
+        specs[DIARY].workbooks.styles[0].model_copy(update={"text": "친근하게"}),)})
+    spec = specs[DIARY].model_copy(update={"workbooks": plain})
+    assert example_requests(spec, DATE)[0].prompt.endswith(ANSWER_SECTIONS)
+
+
+def test_an_example_becomes_the_one_shot_and_an_unusable_one_is_kept_with_its_reason(specs):
+    requests = example_requests(specs[DIARY], DATE)
+    answers = generate_texts(requests, offline_complete, max_concurrency=1)
+    rows = one_shot_prompts(specs[DIARY], requests, answers)
+    assert [r.prompt_id for r in rows] == [r.prompt_id for r in requests]
+    used = [r for r in rows if r.example_rejection is None]
+    kept = [r for r in rows if r.example_rejection is not None]
+    # a 100-token length cuts most offline answers off; a 600-token one never does
+    assert used and kept and all(r.max_tokens == 100 for r in kept)
+    for row, request, answer in zip(rows, requests, answers):
+        assert row.example == answer.raw_answer
+        if row.example_rejection is None:
+            assert answer.raw_answer.strip() in row.prompt and row.prompt != request.prompt
+            assert (row.temperature, row.max_tokens, row.system_prompt) == (
+                request.temperature, request.max_tokens, request.system_prompt)
+        else:
+            assert row.prompt == request.prompt and row.example_rejection == answer.rejection_reason
+
+
+def test_what_a_partition_costs(specs):
+    cost = grid_cost(specs[DIARY])
+    assert cost["combinations"] == 12 and cost["left_out"] == 12
+    # each combination's length, for each of the two stages
+    assert cost["max_completion_tokens"] == 2 * 6 * (100 + 600)
+    assert cost["first_stage_prompt_characters"] == sum(
+        len(r.prompt) + len(r.system_prompt) for r in example_requests(specs[DIARY], DATE))
+
+
+def test_a_bad_grid_file_is_named(tmp_path, specs):
+    with pytest.raises(GridError, match="grid.yaml: no grid file"):
+        read_grid_file(tmp_path / GRID_FILE)
+    (tmp_path / GRID_FILE).write_text("form_id: [1\n")
+    with pytest.raises(GridError, match="grid.yaml: cannot be read as YAML"):
+        read_grid_file(tmp_path / GRID_FILE)
+    (tmp_path / GRID_FILE).write_text(yaml.safe_dump({**GRID, "style_id": "3~1"}))
+    with pytest.raises(GridError, match="grid.yaml: style_id: range '3~1'"):
+        read_grid_file(tmp_path / GRID_FILE)
+    directory = write_original_input(tmp_path / "unknown", grid={**GRID, "speaker_id": [1, 9]})
+    with pytest.raises(GridError, match="speaker_id: no speaker with id 9"):
+        build_original_specs(read_original_workbooks(directory), read_grid_file(directory / GRID_FILE))
