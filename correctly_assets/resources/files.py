@@ -13,7 +13,8 @@ SAMPLE_WORKBOOK = Path(__file__).resolve().parent.parent / "data" / "sample_work
 
 
 class WorkbookResource(dg.ConfigurableResource):
-    """The Excel workbook the pipeline starts from (the shipped sample by default)."""
+    """The Excel workbook the pipeline starts from (the shipped sample by default), or a
+    directory holding the original Correctly's two workbooks and a grid.yaml."""
 
     path: str = str(SAMPLE_WORKBOOK)
 
