@@ -131,3 +131,14 @@ def test_a_bad_grid_file_is_named(tmp_path, specs):
     directory = write_original_input(tmp_path / "unknown", grid={**GRID, "speaker_id": [1, 9]})
     with pytest.raises(GridError, match="speaker_id: no speaker with id 9"):
         build_original_specs(read_original_workbooks(directory), read_grid_file(directory / GRID_FILE))
+
+
+def test_the_shipped_original_sample_is_what_its_generator_writes(tmp_path):
+    from correctly_assets.domain.original_sample import ORIGINAL_SAMPLE_PATH, build_original_sample
+
+    fresh = build_original_sample(tmp_path / "original")
+    for name in ("text_repository.xlsx", "correction_script.xlsx", GRID_FILE):
+        assert (fresh / name).read_bytes() == (ORIGINAL_SAMPLE_PATH / name).read_bytes(), name
+    books = read_original_workbooks(ORIGINAL_SAMPLE_PATH)
+    specs = build_original_specs(books, read_grid_file(ORIGINAL_SAMPLE_PATH / GRID_FILE))
+    assert len(specs) == 3 and all(grid_cost(s)["combinations"] == 24 for s in specs.values())
