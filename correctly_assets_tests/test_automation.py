@@ -127,3 +127,27 @@ def test_the_first_partition_date_is_configurable_and_checked(tmp_path):
                           capture_output=True, text=True, timeout=120)
     assert done.returncode != 0
     assert "CORRECTLY_FIRST_PARTITION_DATE must be a date written YYYY-MM-DD, got '8 May 2025'" in done.stderr
+
+
+def test_sensor_watches_the_original_workbooks_and_their_grid(tmp_path):
+    from correctly_assets.domain.original_sample import build_original_sample
+
+    directory = build_original_sample(tmp_path / "original")
+    resources = {"workbook": WorkbookResource(path=str(directory))}
+    with dg.instance_for_test() as instance:
+        context = dg.build_sensor_context(instance=instance, resources=resources)
+        result = workbook_sensor(context)
+        assert result.dynamic_partitions_requests[0].partition_keys == [
+            "주말에 있었던 일을 일기처럼", "여행 계획을 친구와 상의하듯이", "건강한 습관을 소개하는 설명문"]
+        unchanged = dg.build_sensor_context(instance=instance, cursor=context.cursor,
+                                            resources=resources)
+        assert isinstance(workbook_sensor(unchanged), dg.SkipReason)
+        # the grid is part of the input: a change to it alone is a new version
+        grid = directory / "grid.yaml"
+        grid.write_text(grid.read_text() + "\n# one more line\n")
+        changed = dg.build_sensor_context(instance=instance, cursor=context.cursor,
+                                          resources=resources)
+        assert [r.job_name for r in workbook_sensor(changed).run_requests][0] == "workbook_job"
+        grid.unlink()
+        missing = dg.build_sensor_context(instance=instance, resources=resources)
+        assert "not all its files" in workbook_sensor(missing).skip_message
