@@ -301,6 +301,35 @@ def test_step_logs_are_visible_through_the_webserver(deployment, themes):
     assert any((log["stdout"] or "") + (log["stderr"] or "") for log in logs), logs
 
 
+# The original's sample in the user code image (WORKDIR /opt/correctly), chosen at launch.
+ORIGINAL_SAMPLE = {"resources": {"workbook": {"config": {
+    "path": "/opt/correctly/correctly_assets/data/original"}}}}
+
+
+def test_the_original_workbooks_run_both_llm_stages_in_run_containers(deployment, themes):
+    """The original's two workbooks: their Korean themes registered by a run container, both
+    LLM stages of one Korean partition in another, then the sample workbook back."""
+    try:
+        deployment.run("workbook_job", run_config=ORIGINAL_SAMPLE)
+        korean = deployment.graphql.themes()
+        assert sorted(korean) == sorted(["주말에 있었던 일을 일기처럼", "여행 계획을 친구와 상의하듯이",
+                                         "건강한 습관을 소개하는 설명문"]), korean
+        key = f"2026-05-22|{korean[0]}"
+        _, seconds = deployment.run("daily_data_job", tags={"dagster/partition": key})
+        figure("run latency, daily_data_job, one partition of the original's sample", seconds)
+        counts = deployment.rows_by_partition()
+        # the sample's grid: 24 examples per partition, each the one-shot of one answer
+        assert {t: counts.get((t, "2026-05-22", korean[0])) for t in TABLES} == {
+            t: 24 for t in TABLES}
+        [[written, settings]] = deployment.sql(
+            "SELECT count(example), count(DISTINCT (temperature, max_tokens)) FROM prompt_example "
+            f"WHERE date = '2026-05-22' AND theme = '{korean[0]}' AND example_rejection IS NULL")
+        assert (written, settings) == ("24", "4")
+    finally:
+        deployment.run("workbook_job")
+    assert sorted(deployment.graphql.themes()) == sorted(themes)
+
+
 def test_no_run_container_is_left_behind(deployment, themes):
     wait_for(lambda: not deployment.run_containers() or None, 60,
              "every run container removed")
