@@ -1,9 +1,10 @@
 """Partitions: themes come from the workbook, dates from the calendar."""
 
-import datetime as dt
 import os
 
 import dagster as dg
+
+from .domain.dates import iso_date
 
 # Registered by `raw_sheet` from the workbook's theme sheet; a sensor adds new ones.
 theme_partitions = dg.DynamicPartitionsDefinition(name="theme")
@@ -16,12 +17,7 @@ def first_partition_date() -> str:
     """The first day that has partitions: CORRECTLY_FIRST_PARTITION_DATE (YYYY-MM-DD), say
     for data made before 2026 (the original Correctly's is from 2025), else 2026-01-01."""
     value = os.environ.get(FIRST_DATE_ENV, "").strip() or DEFAULT_FIRST_DATE
-    try:
-        parsed = dt.date.fromisoformat(value)
-    except ValueError:
-        parsed = None
-    if parsed is None or parsed.isoformat() != value:
-        raise ValueError(f"{FIRST_DATE_ENV} must be a date written YYYY-MM-DD, got {value!r}")
+    iso_date(value, FIRST_DATE_ENV)
     return value
 
 

@@ -22,6 +22,7 @@ from sqlalchemy import Engine, Table, and_, create_engine, delete, func, insert,
 from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.engine import make_url
 
+from ..domain.dates import iso_date
 from ..domain.models import (
     CorrectionPoint,
     ExampleSentence,
@@ -124,13 +125,7 @@ def _rename_legacy_tables(conn) -> list[str]:
 
 
 def _partition_date(value: str) -> dt.date:
-    try:
-        parsed = dt.date.fromisoformat(value)
-    except (TypeError, ValueError):
-        parsed = None
-    if parsed is None or parsed.isoformat() != value:
-        raise ValueError(f"partition date must be YYYY-MM-DD, got {value!r}")
-    return parsed
+    return iso_date(value, "partition date")
 
 
 def _check_partition(date: str, theme: str, records: Sequence[Any]) -> dt.date:
