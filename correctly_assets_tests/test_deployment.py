@@ -196,6 +196,8 @@ def test_code_server_serves_the_definitions_where_the_workspace_looks():
     assert grpc_server["host"] == "user_code"  # the compose service name is its host name
     assert served["port"] == grpc_server["port"]
     assert served["host"] == "0.0.0.0"
+    # the location's name in the workspace, and the one the code reads from [tool.dg.project]
+    assert served["location_name"] == grpc_server["location_name"] == "correctly"
     module = importlib.import_module(served["module_name"])
     assert module.defs.resolve_assets_def("fine_tuned_model")
     # The health check asks the same port.
@@ -470,6 +472,8 @@ def test_helm_code_server_and_instance_config_are_valid_for_the_installed_dagste
     _, served = parse_cli(["dagster", "code-server", "start", "-h", "0.0.0.0", "-p", str(port),
                            *USER_DEPLOYMENT["codeServerArgs"]])
     assert served["module_name"] == "correctly_assets.definitions"
+    # the name pyproject.toml's [tool.dg.project] and the workspaces give the location
+    assert served["location_name"] == "correctly"
 
     validate(K8sRunLauncher, chart_run_launcher_config(VALUES))
     K8sContainerContext.create_from_config(chart_code_location_context(USER_DEPLOYMENT))
