@@ -119,6 +119,7 @@ def test_problems_are_named_by_file_sheet_row_and_column(tmp_path):
     text["generation_prompt"][1][1] += " {mood}"
     script = _correction_script(False)
     script["theme"].append([3, "a|b"])
+    script["theme"].append([4, "일상적인 이야기를 일기처럼"])  # two partitions of one name
     del script["speaker"]
     message = _problems(tmp_path, text, script)
     for expected in [
@@ -134,6 +135,8 @@ def test_problems_are_named_by_file_sheet_row_and_column(tmp_path):
         "sheet 'correction_script.xlsx: speaker': missing sheet",
         "sheet 'correction_script.xlsx: theme', row 4, column 'theme': theme 'a|b' cannot be a "
         "partition key",
+        "sheet 'correction_script.xlsx: theme', row 5, column 'theme': theme '일상적인 이야기를 "
+        "일기처럼' repeats row 2",
     ]:
         assert expected in message, (expected, message)
 

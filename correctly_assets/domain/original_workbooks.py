@@ -304,7 +304,12 @@ def read_original_workbooks(directory: str | Path) -> OriginalWorkbooks:
         instructions = script.table("instruction_prompt", _INSTRUCTION_PROMPT)
         _check_refs(script, "instruction_prompt", instructions, "type_id",
                     "correction_script_type", scripts["correction_script_type"])
+    first_row = {}
     for row in scripts["theme"] or ():
+        if row["theme"] and row["theme"] in first_row:  # one partition per theme
+            script.problem("theme", row["_row"], "theme",
+                           f"theme {row['theme']!r} repeats row {first_row[row['theme']]}")
+        first_row.setdefault(row["theme"], row["_row"])
         if row["theme"] and not THEME_NAME_PATTERN.match(row["theme"]):
             script.problem("theme", row["_row"], "theme", (
                 f"theme {row['theme']!r} cannot be a partition key: use 1 to 64 letters (any "
