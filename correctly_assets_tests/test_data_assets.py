@@ -2,6 +2,7 @@
 PostgreSQL, with the offline generator and with the real openai client over HTTP."""
 
 import json
+import socket
 
 import dagster as dg
 import pytest
@@ -311,3 +312,31 @@ def test_the_original_stages_send_each_combinations_settings_over_http(
     used = store.load_prompt_examples(DATE, DIARY)
     assert 0 < len(used) < 12
     assert store.count_rows("generated_text", date=DATE, theme=DIARY) == len(used)
+
+
+def test_a_model_out_of_reach_keeps_both_stages_stored_rows(instance, resources, tmp_path):
+    resources = _original(resources, tmp_path)
+    _materialize_head(instance, resources)
+    key = f"{DATE}|{DIARY}"
+    assert dg.materialize(data_assets, selection=["prompt_examples", "generated_texts"],
+                          partition_key=key, instance=instance, resources=resources).success
+    store = resources["store"].get_store()
+    examples = store.load_prompt_examples(DATE, DIARY, with_rejected=True)
+    texts = store.load_generated_texts(DATE, DIARY)
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    resources["text_generator"] = TextGeneratorResource(
+        openai=OpenAIResource(api_key="test-key", base_url=f"http://127.0.0.1:{port}/v1"),
+        model="local-test-model", max_retries=0)
+    for asset in ("prompt_examples", "generated_texts"):
+        result = dg.materialize(data_assets, selection=[asset], partition_key=key,
+                                instance=instance, resources=resources, raise_on_error=False)
+        assert not result.success
+        [failure] = result.get_step_failure_events()
+        message = failure.step_failure_data.error.message
+        assert "every call failed for 1 partition(s)" in message and key in message, message
+        assert "test-key" not in message
+    # nothing replaced by failures
+    assert store.load_prompt_examples(DATE, DIARY, with_rejected=True) == examples
+    assert store.load_generated_texts(DATE, DIARY) == texts

@@ -10,6 +10,7 @@ from __future__ import annotations
 import dagster as dg
 
 from ...domain.answer_journal import AnswerJournal
+from ...domain.generation import is_failed_request
 from ...domain.models import GeneratedText, PromptExample
 from ...resources.files import ArtifactStoreResource
 from ...resources.text_generator import TextGeneratorResource
@@ -24,6 +25,15 @@ class JournaledAnswers:
         self.usage = usage  # of the calls made in this run
         self.from_journal = from_journal
         self._journals = journals
+
+    def unreachable(self, prompts: list[PromptExample]) -> str | None:
+        """Why no prompt of a partition has an answer, when every call for it failed (the
+        model out of reach, the budget spent): then its stored rows are kept, not replaced
+        by failures."""
+        texts = [self.texts[p.prompt_id] for p in prompts]
+        if texts and all(is_failed_request(t) for t in texts):
+            return texts[0].rejection_reason
+        return None
 
     def stored(self, partition: Partition) -> None:
         """The partition's rows are in the store: its journal is no longer needed."""
@@ -57,3 +67,11 @@ def answer_journaled(
                                 f"({journal.error}); a retry would ask for them again")
     return JournaledAnswers({t.prompt_id: t for t in new_texts} | answered, usage,
                             len(answered), journals)
+
+
+def unreachable_failure(unreachable: dict[Partition, str], stored: int) -> dg.Failure:
+    """The run's failure for the partitions whose every call failed; the others were stored."""
+    listed = "; ".join(f"{date}|{theme}: {reason}" for (date, theme), reason in unreachable.items())
+    return dg.Failure(f"every call failed for {len(unreachable)} partition(s), whose stored rows "
+                      f"are kept as they were ({listed[:1500]}); {stored} other partition(s) "
+                      "were stored")

@@ -11,7 +11,7 @@ from ...resources.embedder import SentenceEmbedderResource
 from ...resources.files import ArtifactStoreResource
 from ...resources.store import CorrectionStoreResource
 from ...resources.text_generator import TextGeneratorResource
-from .answering import answer_journaled
+from .answering import answer_journaled, unreachable_failure
 
 CHECKS = ["schema", "no_empty_or_unchanged_corrections", "no_hangul_in_corrections", "duplicate_rate"]
 
@@ -70,13 +70,18 @@ def generated_texts(
     texts_by_partition = defaultdict(list)
     for t in texts:
         texts_by_partition[(t.date, t.theme)].append(t)
-    stored = 0
+    stored, unreachable = 0, {}
     for (date, theme), batch in texts_by_partition.items():
+        if reason := answers.unreachable(prompts_by_partition[(date, theme)]):
+            unreachable[(date, theme)] = reason
+            continue
         correction_store.replace_generated_texts(
             date, theme, batch, [vector_by_id.get(t.prompt_id) for t in batch]
         )
         answers.stored((date, theme))
         stored += correction_store.count_rows("generated_text", date=date, theme=theme)
+    if unreachable:
+        raise unreachable_failure(unreachable, len(texts_by_partition) - len(unreachable))
 
     problems = quality.problem_counts(texts)
     unchanged = problems["empty correction"] + problems["unchanged correction"]

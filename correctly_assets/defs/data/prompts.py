@@ -17,7 +17,7 @@ from ...partitions import data_backfill_policy, partitions_in_run, theme_date_pa
 from ...resources.files import ArtifactStoreResource
 from ...resources.store import CorrectionStoreResource
 from ...resources.text_generator import TextGeneratorResource
-from .answering import answer_journaled
+from .answering import answer_journaled, unreachable_failure
 
 
 class PromptConfig(dg.Config):
@@ -81,8 +81,11 @@ def _written_examples(context, specs, partitions, store, text_generator, artifac
     requests = {(date, theme): example_requests(specs[theme], date) for date, theme in partitions}
     answers = answer_journaled(context, text_generator, artifacts, "prompt_examples", requests)
     correction_store = store.get_store()
-    table = []
+    table, unreachable = [], {}
     for (date, theme), batch in requests.items():
+        if reason := answers.unreachable(batch):
+            unreachable[(date, theme)] = reason
+            continue
         texts = [answers.texts[r.prompt_id] for r in batch]
         rows = one_shot_prompts(specs[theme], batch, texts)
         correction_store.replace_prompt_examples(date, theme, rows)
@@ -92,6 +95,8 @@ def _written_examples(context, specs, partitions, store, text_generator, artifac
                       "rejected": sum(not t.accepted for t in texts),
                       "prompt_tokens": sum(t.prompt_tokens for t in texts),
                       "completion_tokens": sum(t.completion_tokens for t in texts)})
+    if unreachable:
+        raise unreachable_failure(unreachable, len(table))
     texts = list(answers.texts.values())
     rejected = sum(row["rejected"] for row in table)
     # The first stage is a smoke test of the model too: its answers must parse. Some that
