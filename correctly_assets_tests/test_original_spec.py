@@ -142,3 +142,34 @@ def test_the_shipped_original_sample_is_what_its_generator_writes(tmp_path):
     books = read_original_workbooks(ORIGINAL_SAMPLE_PATH)
     specs = build_original_specs(books, read_grid_file(ORIGINAL_SAMPLE_PATH / GRID_FILE))
     assert len(specs) == 3 and all(grid_cost(s)["combinations"] == 24 for s in specs.values())
+
+
+def test_the_second_stage_may_have_its_own_creativity_and_length_ids(tmp_path):
+    # the original's second configuration: every example answered once per listed pair
+    grid = {**GRID, "generated_text": {"creativity_id": {"type": "necessary_column", "value": "1~2"},
+                                       "length_id": [2]}}
+    directory = write_original_input(tmp_path / "original", grid=grid)
+    spec = build_original_specs(read_original_workbooks(directory),
+                                read_grid_file(directory / GRID_FILE))[DIARY]
+    requests = example_requests(spec, DATE)
+    answers = generate_texts(requests, offline_complete, max_concurrency=1)
+    rows = one_shot_prompts(spec, requests, answers)
+    usable = sum(a.accepted for a in answers)
+    assert len(rows) == 2 * usable + (12 - usable)
+    assert [r.index for r in rows] == list(range(len(rows)))
+    assert [r.prompt_id for r in rows] == [f"{DATE}|{DIARY}|{i:04d}" for i in range(len(rows))]
+    answered = [r for r in rows if r.example_rejection is None]
+    # creativity 1 and 2 are 0.1 and 0.7; length 2 is 600 tokens, whatever the example's
+    assert {(r.temperature, r.max_tokens) for r in answered} == {(0.1, 600), (0.7, 600)}
+    assert all(r.combination["answer_length_id"] == 2 for r in answered)
+    cost = grid_cost(spec)
+    assert cost["answers"] == 24
+    assert cost["max_completion_tokens"] == 6 * (100 + 600) + 24 * 600
+
+    for section, message in (({"example_id": "1~10"}, "only creativity_id and length_id"),
+                             ({"creativity_id": [9]}, "generated_text.creativity_id: no creativity with id 9")):
+        directory = write_original_input(tmp_path / f"bad{len(message)}",
+                                         grid={**GRID, "generated_text": section})
+        with pytest.raises(GridError, match=message):
+            build_original_specs(read_original_workbooks(directory),
+                                 read_grid_file(directory / GRID_FILE))

@@ -33,8 +33,13 @@ DIMENSIONS: dict[str, tuple[str, bool]] = {
     "style_id": ("styles", False),
     "key_expression_id": ("key_expressions", True),
 }
+ANSWER_SECTION = "generated_text"  # the second stage's own ids, as the original's second file
 _RANGE = re.compile(r"^\s*(\d+)\s*~\s*(\d+)\s*$")
 MAX_COMBINATIONS = 100_000  # a typo such as 1~100000 is refused before anything is rendered
+
+
+def _singular(field: str) -> str:
+    return field[:-3] + "y" if field.endswith("ies") else field.removesuffix("s")
 
 
 class GridError(ValueError):
@@ -70,6 +75,10 @@ def parse_ids(key: str, value: object) -> tuple[int, ...]:
 class GridConfig:
     ids: dict[str, tuple[int, ...]]
     iterations: int = 1
+    # The second stage's own creativity and length ids (the original's generated_text
+    # configuration): every usable example is answered once per pair. Empty: the example's own.
+    answer_creativity_ids: tuple[int, ...] = ()
+    answer_length_ids: tuple[int, ...] = ()
 
 
 def read_grid_config(config: dict) -> GridConfig:
@@ -88,10 +97,32 @@ def read_grid_config(config: dict) -> GridConfig:
     iterations = 1 if iterations in (None, "", []) else iterations
     if isinstance(iterations, bool) or not isinstance(iterations, int) or iterations < 1:
         raise GridError(f"iteration_num: a whole number of 1 or more, found {iterations!r}")
-    return GridConfig(ids=ids, iterations=iterations)
+    answers = config.get(ANSWER_SECTION) or {}
+    if not isinstance(answers, dict):
+        raise GridError(f"{ANSWER_SECTION}: expected a mapping with creativity_id and length_id, "
+                        f"found {answers!r}")
+    unknown = sorted(set(answers) - {"creativity_id", "length_id"})
+    if unknown:
+        raise GridError(f"{ANSWER_SECTION}: only creativity_id and length_id are read here (each "
+                        f"example is the partition's); found {', '.join(map(str, unknown))}")
+
+    def answer_ids(key):
+        entry = answers.get(key)
+        return parse_ids(f"{ANSWER_SECTION}.{key}",
+                         entry.get("value") if isinstance(entry, dict) else entry)
+
+    return GridConfig(ids=ids, iterations=iterations,
+                      answer_creativity_ids=answer_ids("creativity_id"),
+                      answer_length_ids=answer_ids("length_id"))
 
 
 GRID_FILE = "grid.yaml"  # beside the original's two workbooks
+
+
+def answer_settings(config: GridConfig, combination: "Combination") -> list[tuple[int, int]]:
+    """The (creativity id, length id) of each second-stage answer to the combination's example."""
+    return list(itertools.product(config.answer_creativity_ids or (combination.creativity_id,),
+                                  config.answer_length_ids or (combination.length_id,)))
 
 
 def read_grid_file(path: str | Path) -> GridConfig:
@@ -143,7 +174,14 @@ def expand_grid(config: GridConfig, books: OriginalWorkbooks) -> Grid:
         known = {record.id for record in getattr(books, field)}
         missing = [i for i in config.ids[key] if i not in known]
         if missing:
-            raise GridError(f"{key}: no {field.removesuffix('s')} with id "
+            raise GridError(f"{key}: no {_singular(field)} with id "
+                            f"{', '.join(map(str, missing))} in the workbooks")
+    for key, field, ids in (("creativity_id", "creativities", config.answer_creativity_ids),
+                            ("length_id", "lengths", config.answer_length_ids)):
+        known = {record.id for record in getattr(books, field)}
+        missing = [i for i in ids if i not in known]
+        if missing:
+            raise GridError(f"{ANSWER_SECTION}.{key}: no {_singular(field)} with id "
                             f"{', '.join(map(str, missing))} in the workbooks")
     axes = [config.ids[key] or (None,) for key in DIMENSIONS]
     size = config.iterations

@@ -19,7 +19,13 @@ from __future__ import annotations
 from pydantic import BaseModel, ConfigDict
 
 from .answer_format import KOREAN_HEADERS
-from .generation_grid import Combination, GridConfig, expand_grid, generation_prompt
+from .generation_grid import (
+    Combination,
+    GridConfig,
+    answer_settings,
+    expand_grid,
+    generation_prompt,
+)
 from .models import GeneratedText, PromptExample, Theme
 from .original_workbooks import NO_THEME, OriginalWorkbooks
 from .prompts import KOREAN_SECTIONS
@@ -93,34 +99,53 @@ def example_requests(spec: OriginalThemeSpec, date: str) -> list[PromptExample]:
 
 def one_shot_prompts(spec: OriginalThemeSpec, requests: list[PromptExample],
                      answers: list[GeneratedText]) -> list[PromptExample]:
-    """Each request's row for the `prompt_example` table: with its example filled in as the
-    one-shot of the second stage's prompt, or, for an answer that is no usable example, the
-    request as sent with the answer and the reason."""
+    """The partition's rows for the `prompt_example` table, numbered in order: for a usable
+    example, one second-stage prompt with the example filled in as its one-shot per answer
+    setting (its own creativity and length, or each pair the grid's `generated_text` section
+    lists); for an answer that is no usable example, the request as sent, with the answer and
+    the reason."""
+    books = spec.workbooks
     by_id = {a.prompt_id: a for a in answers}
     rows = []
+
+    def add(row: PromptExample) -> None:
+        index = len(rows)
+        rows.append(row.model_copy(update={
+            "index": index, "prompt_id": f"{row.date}|{row.theme}|{index:04d}"}))
+
     for request in requests:
         answer = by_id[request.prompt_id]
         if not answer.accepted:
-            rows.append(request.model_copy(update={
+            add(request.model_copy(update={
                 "example": answer.raw_answer, "example_rejection": answer.rejection_reason}))
             continue
         combination = Combination(**request.combination)
-        rows.append(request.model_copy(update={
-            "example": answer.raw_answer,
-            "prompt": _prompt(spec, combination, example=answer.raw_answer.strip())}))
+        prompt = _prompt(spec, combination, example=answer.raw_answer.strip())
+        for creativity_id, length_id in answer_settings(spec.grid, combination):
+            add(request.model_copy(update={
+                "example": answer.raw_answer, "prompt": prompt,
+                "temperature": _record(books.creativities, creativity_id).degree,
+                "max_tokens": _record(books.lengths, length_id).length,
+                "combination": {**request.combination, "answer_creativity_id": creativity_id,
+                                "answer_length_id": length_id}}))
     return rows
 
 
 def grid_cost(spec: OriginalThemeSpec) -> dict[str, int]:
     """What one partition of the theme asks for: the combinations, those left out (a tone
-    of another form), the prompts' length in characters, and the most completion tokens
-    both stages together can use (each answer is capped at its length)."""
+    of another form), the second stage's answers when every example is usable, the first
+    stage's prompts in characters, and the most completion tokens both stages together can
+    use (each answer is capped at its length)."""
     grid = expand_grid(spec.grid, spec.workbooks)
+    lengths = {length.id: length.length for length in spec.workbooks.lengths}
+    settings = [s for c in grid.combinations for s in answer_settings(spec.grid, c)]
     prompts = example_requests(spec, "2000-01-01")
     return {
         "combinations": len(grid.combinations),
         "left_out": grid.left_out,
+        "answers": len(settings),
         "first_stage_prompt_characters": sum(len(p.prompt) + len(p.system_prompt or "")
                                              for p in prompts),
-        "max_completion_tokens": 2 * grid.max_completion_tokens,
+        "max_completion_tokens": grid.max_completion_tokens + sum(
+            lengths[length_id] for _, length_id in settings),
     }
