@@ -93,6 +93,7 @@ def _written_examples(context, specs, partitions, store, text_generator, artifac
         table.append({"partition": f"{date}|{theme}", "combinations": len(batch),
                       "examples": sum(t.accepted for t in texts),
                       "rejected": sum(not t.accepted for t in texts),
+                      "rows": len(rows),
                       "prompt_tokens": sum(t.prompt_tokens for t in texts),
                       "completion_tokens": sum(t.completion_tokens for t in texts)})
     if unreachable:
@@ -107,10 +108,11 @@ def _written_examples(context, specs, partitions, store, text_generator, artifac
                   else dg.AssetCheckSeverity.WARN),
         metadata={"model": answers.usage.get("model", ""), "rejected": rejected,
                   "rejections": dg.MetadataValue.json(dict(quality.rejection_counts(texts)))})
-    first = next((p for p in requests.values() for p in p), None)
+    first = next((r for batch in requests.values() for r in batch), None)  # as sent
     return dg.MaterializeResult(
         metadata={
-            "rows": sum(row["combinations"] for row in table),
+            "rows": sum(row["rows"] for row in table),
+            "combinations": sum(row["combinations"] for row in table),
             "partitions": len(partitions),
             "examples": sum(row["examples"] for row in table),
             "rejected": rejected,
