@@ -93,7 +93,7 @@ def example_requests(spec: OriginalThemeSpec, date: str) -> list[PromptExample]:
             temperature=_record(books.creativities, c.creativity_id).degree,
             max_tokens=_record(books.lengths, c.length_id).length,
             system_prompt=_record(books.system_prompts, c.system_prompt_id).text,
-            combination={k: v for k, v in vars(c).items()}))
+            combination=dict(vars(c))))
     return requests
 
 
