@@ -40,11 +40,19 @@ def build_theme_specs(workbook: Workbook) -> dict[str, ThemeSpec]:
     }
 
 
+class _SpecDumper(yaml.SafeDumper):
+    """Writes text of several lines (the original's prompts) as a literal block, as it reads
+    in the workbook; PyYAML quotes it instead where a block cannot hold it exactly."""
+
+
+_SpecDumper.add_representer(str, lambda dumper, text: dumper.represent_scalar(
+    "tag:yaml.org,2002:str", text, style="|" if "\n" in text else None))
+
+
 def spec_to_yaml(spec: Spec) -> str:
     # Korean stays readable, fields keep the model's order and a passage stays on one line.
-    return yaml.safe_dump(
-        spec.model_dump(mode="json"), allow_unicode=True, sort_keys=False, width=1000
-    )
+    return yaml.dump(spec.model_dump(mode="json"), Dumper=_SpecDumper, allow_unicode=True,
+                     sort_keys=False, width=1000)
 
 
 def spec_from_yaml(text: str) -> Spec:
