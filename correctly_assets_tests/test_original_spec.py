@@ -59,6 +59,8 @@ def test_one_spec_per_korean_theme_written_and_read_back(specs, tmp_path):
     [path, _] = write_specs(specs, tmp_path / "specs")
     assert path.name == f"{DIARY}.yaml"
     assert spec_from_yaml(path.read_text(encoding="utf-8")) == spec
+    # the generation prompt reads as in the workbook, one line per line
+    assert "text: |-\n      ##### 목적 #####\n      글을 쓰세요.\n" in path.read_text(encoding="utf-8")
 
 
 def test_an_empty_theme_sheet_gives_the_no_theme_partition(tmp_path):
