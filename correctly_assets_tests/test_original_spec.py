@@ -6,7 +6,12 @@ import pytest
 import yaml
 
 from correctly_assets.domain.generation import generate_texts, offline_complete
-from correctly_assets.domain.generation_grid import GRID_FILE, GridError, read_grid_file
+from correctly_assets.domain.generation_grid import (
+    GRID_FILE,
+    GridError,
+    read_grid_config,
+    read_grid_file,
+)
 from correctly_assets.domain.original_spec import (
     ANSWER_SECTIONS,
     build_original_specs,
@@ -175,3 +180,14 @@ def test_the_second_stage_may_have_its_own_creativity_and_length_ids(tmp_path):
         with pytest.raises(GridError, match=message):
             build_original_specs(read_original_workbooks(directory),
                                  read_grid_file(directory / GRID_FILE))
+
+
+def test_the_second_stage_counts_towards_the_grid_limit(tmp_path):
+    # 24 products x 3,000 repeats = 72,000 first-stage requests, within the limit; two answer
+    # creativities make 144,000 second-stage answers, beyond it
+    books = read_original_workbooks(write_original_input(tmp_path / "original"))
+    grid = {**GRID, "iteration_num": 3000}
+    build_original_specs(books, read_grid_config(grid))
+    with pytest.raises(GridError, match="asks for 144,000 answers a stage; at most 100,000"):
+        build_original_specs(books, read_grid_config(
+            {**grid, "generated_text": {"creativity_id": [1, 2]}}))

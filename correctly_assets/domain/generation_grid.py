@@ -170,25 +170,23 @@ class Grid:
 
 def expand_grid(config: GridConfig, books: OriginalWorkbooks) -> Grid:
     """Every combination, in a fixed order; GridError names an id the workbooks lack."""
-    for key, (field, _) in DIMENSIONS.items():
-        known = {record.id for record in getattr(books, field)}
-        missing = [i for i in config.ids[key] if i not in known]
-        if missing:
-            raise GridError(f"{key}: no {_singular(field)} with id "
-                            f"{', '.join(map(str, missing))} in the workbooks")
-    for key, field, ids in (("creativity_id", "creativities", config.answer_creativity_ids),
-                            ("length_id", "lengths", config.answer_length_ids)):
+    checked = [(key, field, config.ids[key]) for key, (field, _) in DIMENSIONS.items()] + [
+        (f"{ANSWER_SECTION}.creativity_id", "creativities", config.answer_creativity_ids),
+        (f"{ANSWER_SECTION}.length_id", "lengths", config.answer_length_ids)]
+    for key, field, ids in checked:
         known = {record.id for record in getattr(books, field)}
         missing = [i for i in ids if i not in known]
         if missing:
-            raise GridError(f"{ANSWER_SECTION}.{key}: no {_singular(field)} with id "
+            raise GridError(f"{key}: no {_singular(field)} with id "
                             f"{', '.join(map(str, missing))} in the workbooks")
     axes = [config.ids[key] or (None,) for key in DIMENSIONS]
-    size = config.iterations
+    # the second stage's answers, the larger count when it has settings of its own
+    size = config.iterations * max(1, len(config.answer_creativity_ids)) * max(
+        1, len(config.answer_length_ids))
     for axis in axes:
         size *= len(axis)
     if size > MAX_COMBINATIONS:
-        raise GridError(f"the grid has {size:,} combinations; at most {MAX_COMBINATIONS:,}")
+        raise GridError(f"the grid asks for {size:,} answers a stage; at most {MAX_COMBINATIONS:,}")
     tone_form = {tone.id: tone.form_id for tone in books.tones}
     lengths = {length.id: length.length for length in books.lengths}
     kept, left_out = [], 0
