@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import unicodedata
 
 import dagster as dg
 
@@ -73,6 +74,15 @@ def _print_model(outcome: dict) -> None:
     print(f"  registered_model: {registered['name']} version {registered['version']}, {state}")
 
 
+def display_width(text: str) -> int:
+    """Columns a terminal gives `text`: two for each wide character (Hangul, CJK)."""
+    return sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)
+
+
+def _pad(text: str, width: int) -> str:
+    return text + " " * max(0, width - display_width(text))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--date", default=dt.date.today().isoformat(), help="partition date")
@@ -85,10 +95,12 @@ def main() -> None:
     report = run_data(args.date, instance, resources)
     print(f"\nMaterialised for {args.date}:")
     print(f"  raw_sheet: {report['*']['raw_sheet']} workbook rows; yaml_spec: {report['*']['yaml_spec']} theme specs")
-    print(f"  {'theme':<14}{'prompt_examples':>17}{'generated_texts':>17}{'train_split':>13}")
-    for theme, rows in report.items():
-        if theme != "*":
-            print(f"  {theme:<14}" + "".join(f"{rows[a]:>{w}}" for a, w in zip(PARTITIONED, (17, 17, 13))))
+    themes = [theme for theme in report if theme != "*"]
+    width = max([14, *(display_width(theme) + 2 for theme in themes)])
+    print(f"  {_pad('theme', width)}{'prompt_examples':>17}{'generated_texts':>17}{'train_split':>13}")
+    for theme in themes:
+        print(f"  {_pad(theme, width)}" + "".join(
+            f"{report[theme][a]:>{w}}" for a, w in zip(PARTITIONED, (17, 17, 13))))
     if not args.data_only:
         _print_model(run_model(args.date, instance, resources, args.jfleg_limit))
     # Resources built from EnvVar fields only read the environment once initialised.
