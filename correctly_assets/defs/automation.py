@@ -5,9 +5,7 @@ import datetime as dt
 import dagster as dg
 
 from ..domain.generation_grid import GRID_FILE
-from ..domain.original_spec import theme_names
 from ..domain.original_workbooks import read_workbooks, workbook_digest
-from ..domain.models import Workbook
 from ..domain.workbook import WorkbookError
 from ..partitions import daily_partitions, theme_date_partitions, theme_partitions
 from ..resources.files import WorkbookResource
@@ -45,8 +43,7 @@ def workbook_sensor(context: dg.SensorEvaluationContext, workbook: WorkbookResou
     if digest == context.cursor:
         return dg.SkipReason("workbook unchanged")
     try:
-        book = read_workbooks(path)
-        themes = book.theme_names if isinstance(book, Workbook) else theme_names(book)
+        themes = read_workbooks(path).theme_names
     except WorkbookError as err:
         context.update_cursor(digest)  # report once per version, not every minute
         return dg.SkipReason(f"workbook {path} is invalid: {err}")

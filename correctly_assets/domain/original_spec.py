@@ -46,18 +46,12 @@ class OriginalThemeSpec(BaseModel):
     grid: GridConfig
 
 
-def theme_names(books: OriginalWorkbooks) -> list[str]:
-    """The partition keys: the theme sheet's themes, or `no-theme` when the sheet is empty
-    (the early copies leave it so)."""
-    return [t.text for t in books.themes] or [NO_THEME]
-
-
 def build_original_specs(books: OriginalWorkbooks, grid: GridConfig) -> dict[str, OriginalThemeSpec]:
     """One spec per theme; GridError when the grid names an id the workbooks lack."""
     expand_grid(grid, books)  # checks every id, and the grid's size, before anything is written
     themes = books.themes or ()
     specs = {}
-    for name in theme_names(books):
+    for name in books.theme_names:
         own = tuple(t for t in themes if t.text == name)
         specs[name] = OriginalThemeSpec(
             theme=Theme(name=name, title="" if name == NO_THEME else name, description=""),

@@ -118,6 +118,12 @@ class OriginalWorkbooks(_Record):
     output_sheets: tuple[str, ...] = ()  # present, not read
     ignored_sheets: tuple[str, ...] = ()  # not in the original's layout
 
+    @property
+    def theme_names(self) -> list[str]:
+        """The partition keys: the theme sheet's themes, or `no-theme` when the sheet is
+        empty (the early copies leave it so)."""
+        return [t.text for t in self.themes] or [NO_THEME]
+
 
 # Column kinds: an id, a reference (an id in another table), text, a number.
 ID, REF, TEXT, FLOAT, INT = "id", "ref", "text", "float", "int"

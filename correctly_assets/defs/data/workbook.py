@@ -11,7 +11,7 @@ import pandas as pd
 
 from ...domain.generation_grid import GRID_FILE, GridError, read_grid_file
 from ...domain.models import Theme, Workbook
-from ...domain.original_spec import build_original_specs, grid_cost, theme_names
+from ...domain.original_spec import build_original_specs, grid_cost
 from ...domain.original_workbooks import OriginalWorkbooks, read_workbooks
 from ...domain.spec import build_theme_specs, remove_stale_specs, write_specs
 from ...domain.workbook import workbook_to_dataframes
@@ -50,7 +50,7 @@ def raw_sheet(
     before anything is written.
     """
     book = read_workbooks(workbook.path)
-    themes = book.theme_names if isinstance(book, Workbook) else theme_names(book)
+    themes = book.theme_names
     store.get_store().replace_reference_data(_reference(book, themes))
     known = set(context.instance.get_dynamic_partitions(theme_partitions.name))
     new_themes = [name for name in themes if name not in known]
