@@ -21,6 +21,7 @@ from pydantic import BaseModel, ConfigDict
 from .answer_format import KOREAN_HEADERS
 from .generation_grid import (
     Combination,
+    Grid,
     GridConfig,
     answer_settings,
     expand_grid,
@@ -71,11 +72,14 @@ def _record(records, record_id):
     return next(r for r in records if r.id == record_id)
 
 
-def example_requests(spec: OriginalThemeSpec, date: str) -> list[PromptExample]:
-    """The partition's first-stage requests, one per combination of the grid, in its order."""
+def example_requests(spec: OriginalThemeSpec, date: str,
+                     grid: Grid | None = None) -> list[PromptExample]:
+    """The partition's first-stage requests, one per combination of the grid (the spec's,
+    expanded here unless given), in its order."""
     books, theme = spec.workbooks, spec.theme.name
+    grid = grid or expand_grid(spec.grid, books)
     requests = []
-    for index, c in enumerate(expand_grid(spec.grid, books).combinations):
+    for index, c in enumerate(grid.combinations):
         key = c.key_expression_id and _record(books.key_expressions, c.key_expression_id).text
         requests.append(PromptExample(
             prompt_id=f"{date}|{theme}|{index:04d}", date=date, theme=theme, index=index,
@@ -133,7 +137,7 @@ def grid_cost(spec: OriginalThemeSpec) -> dict[str, int]:
     grid = expand_grid(spec.grid, spec.workbooks)
     lengths = {length.id: length.length for length in spec.workbooks.lengths}
     settings = [s for c in grid.combinations for s in answer_settings(spec.grid, c)]
-    prompts = example_requests(spec, "2000-01-01")
+    prompts = example_requests(spec, "2000-01-01", grid)
     return {
         "combinations": len(grid.combinations),
         "left_out": grid.left_out,
