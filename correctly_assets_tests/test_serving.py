@@ -25,7 +25,7 @@ from correctly_assets.serving import (
 )
 from correctly_assets.serving.__main__ import main as serve_main
 from correctly_assets.serving.app import render_page
-from correctly_assets.serving.model_source import DEFAULT_MAX_NEW_TOKENS, redacted
+from correctly_assets.serving.model_source import redacted
 from correctly_assets.training import TrainingConfig, run_training
 
 from .test_training import _write_chats
@@ -42,7 +42,7 @@ def _register(tracking_uri: str, run_id: str, name: str, validation_gleu: float)
     @dg.asset(name="model_evaluation", partitions_def=daily_partitions)
     def evaluation_figures() -> dict:
         return {"mlflow_run_id": run_id, "validation_gleu": validation_gleu,
-                "validation_gleu_copy": 40.0}
+                "validation_gleu_copy": 40.0, "validation_parse_rate": 1.0}
 
     with dg.instance_for_test() as instance:
         dg.materialize([evaluation_figures, registered_model], partition_key=DATE, instance=instance,
@@ -70,19 +70,20 @@ def expected(trained):
     """What the trained model answers, asked directly from its training output directory."""
     from correctly_assets.evaluation.corrector import Corrector
 
-    corrector = Corrector(trained[1].model_dir, max_new_tokens=DEFAULT_MAX_NEW_TOKENS)
-    return {text: _fields(text, parse_reply(reply))
-            for text, reply in zip(TEXTS, corrector.replies(list(TEXTS)))}
+    corrector = Corrector(trained[1].model_dir)  # the model's own budget, as serving's
+    return {text: _fields(text, parse_reply(reply), ended)
+            for text, (reply, ended) in zip(TEXTS, corrector.finished_replies(list(TEXTS)))}
 
 
-def _fields(text: str, reply) -> dict:
+def _fields(text: str, reply, ended: bool) -> dict:
     """What the API returns of a reply: an empty corrected text means no change."""
     return {"corrected": reply.corrected or text, "translation": reply.translation,
-            "points": [p.model_dump(mode="json") for p in reply.points], "answer": reply.raw}
+            "points": [p.model_dump(mode="json") for p in reply.points], "answer": reply.raw,
+            "cut_off": not ended}
 
 
 def _answered(body: dict) -> dict:
-    return {key: body[key] for key in ("corrected", "translation", "points", "answer")}
+    return {key: body[key] for key in ("corrected", "translation", "points", "answer", "cut_off")}
 
 
 @pytest.fixture(scope="module")

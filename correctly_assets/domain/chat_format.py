@@ -41,12 +41,16 @@ _ENGLISH_POINT = re.compile(r'^\s*(\d+)\.\s*"(.*)"\s*->\s*"(.*)"\s*:\s*(.*)$')
 
 @dataclass(frozen=True)
 class Reply:
-    """What a model's reply says; fields it did not get to (cut off) are empty."""
+    """What a model's reply says; fields it did not get to (cut off) are empty. `complete`:
+    every section of its chat format is there, not empty (교정 후, 해석 and 교정 지점; or the
+    corrected text and a "Corrections:" list)."""
 
     corrected: str
     translation: str
     points: tuple[CorrectionPoint, ...]
     raw: str
+    complete: bool = False
+    cut_off: bool = False  # set by whoever generated it: the token limit ended the reply
 
 
 def learner_turn(text: str, language: Language = "ko") -> str:
@@ -89,9 +93,11 @@ def parse_reply(reply: str) -> Reply:
     missing section is empty and a point that does not parse is left out."""
     sections = split_sections(reply)
     if "After" in sections:
-        return Reply(corrected=sections["After"], translation=sections.get("Translation", ""),
-                     points=lenient_points(sections.get("Correction Points", "")), raw=reply)
-    corrected, _, rest = reply.partition(POINTS_HEADER)
+        corrected, translation = sections["After"], sections.get("Translation", "")
+        points = lenient_points(sections.get("Correction Points", ""))
+        return Reply(corrected=corrected, translation=translation, points=points, raw=reply,
+                     complete=bool(corrected and translation and sections.get("Correction Points")))
+    corrected, header, rest = reply.partition(POINTS_HEADER)
     points = []
     for line in rest.splitlines():
         match = _ENGLISH_POINT.match(line)
@@ -99,28 +105,49 @@ def parse_reply(reply: str) -> Reply:
             points.append(CorrectionPoint(
                 number=len(points) + 1, edits=(Edit(before=match[2], after=match[3]),),
                 explanation=match[4].strip()))
-    return Reply(corrected=corrected.strip(), translation="", points=tuple(points), raw=reply)
+    # An English reply with no "Corrections:" list is read as all corrected text; it is
+    # complete only with the list (an empty list says the text needed no change).
+    return Reply(corrected=corrected.strip(), translation="", points=tuple(points), raw=reply,
+                 complete=bool(corrected.strip() and header))
 
 
 CHAT_FORMAT_FILE = "chat_format.json"  # in a trained model's directory
 
 
-def write_chat_format(model_dir: Path, language: Language) -> None:
+def write_chat_format(model_dir: Path, language: Language,
+                      max_answer_tokens: int | None = None) -> None:
+    """How to ask the model in `model_dir`: its chat language and instruction, and the
+    longest answer it was trained on, in its tokens (what its generation budget follows)."""
+    measured = {"max_answer_tokens": max_answer_tokens} if max_answer_tokens else {}
     (Path(model_dir) / CHAT_FORMAT_FILE).write_text(
-        json.dumps({"language": language, "instruction": INSTRUCTIONS[language]},
+        json.dumps({"language": language, "instruction": INSTRUCTIONS[language], **measured},
                    ensure_ascii=False), encoding="utf-8")
+
+
+def _chat_format(model_dir: Path) -> dict:
+    path = Path(model_dir) / CHAT_FORMAT_FILE
+    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
 
 
 def read_chat_format(model_dir: Path) -> Language:
     """The chat language a model directory was trained on; Korean when it does not say
     (a base model, or a model trained elsewhere)."""
-    path = Path(model_dir) / CHAT_FORMAT_FILE
-    if not path.is_file():
-        return "ko"
-    language = json.loads(path.read_text(encoding="utf-8")).get("language")
+    language = _chat_format(model_dir).get("language", "ko")
     if language not in INSTRUCTIONS:
-        raise ValueError(f"{path}: unknown chat language {language!r}")
+        raise ValueError(f"{Path(model_dir) / CHAT_FORMAT_FILE}: unknown chat language {language!r}")
     return language
+
+
+def read_max_answer_tokens(model_dir: Path) -> int | None:
+    """The longest answer the model in `model_dir` was trained on, in its tokens; None
+    when it was not recorded (a base model, or a model trained elsewhere)."""
+    value = _chat_format(model_dir).get("max_answer_tokens")
+    if value is None:
+        return None
+    if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+        raise ValueError(f"{Path(model_dir) / CHAT_FORMAT_FILE}: max_answer_tokens must be a "
+                         f"positive whole number, got {value!r}")
+    return value
 
 
 def write_chats(path: Path, examples: Iterable[TrainExample]) -> None:

@@ -33,7 +33,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="registry model (default: $CORRECTLY_SERVING_MODEL, else correctly)")
     parser.add_argument("--alias", help="default: $CORRECTLY_SERVING_ALIAS, else production")
     parser.add_argument("--max-new-tokens", type=int,
-                        help="default: $CORRECTLY_SERVING_MAX_NEW_TOKENS, else 512")
+                        help="default: $CORRECTLY_SERVING_MAX_NEW_TOKENS, else the model's "
+                             "budget (its longest trained answer + 25%%)")
     parser.add_argument("--wait-for-model", type=float, default=0.0, metavar="SECONDS",
                         help=f"while the alias names no version, ask the registry again every "
                              f"{WAIT_INTERVAL_S:.0f} s for at most this long (default: 0)")

@@ -91,6 +91,8 @@ class CorrectionResponse(BaseModel):
                                          "gave none.")
     points: list[CorrectionPointOut] = Field(description="The correction points (교정 지점).")
     answer: str = Field(description="The model's answer as written, sections and all.")
+    cut_off: bool = Field(description="True when the answer reached the token limit before the "
+                                      "model ended it: its last sections may be missing or cut.")
     model: ModelOut
 
 
@@ -110,7 +112,7 @@ async def _correct(service: CorrectionService, text: str) -> CorrectionResponse:
     return CorrectionResponse(
         corrected=reply.corrected, translation=reply.translation,
         points=[p.model_dump() for p in reply.points], answer=reply.raw,
-        model=_model_out(service))
+        cut_off=reply.cut_off, model=_model_out(service))
 
 
 def render_page(model: ModelOut, text: str = "", result: CorrectionResponse | None = None,
@@ -129,7 +131,9 @@ def render_page(model: ModelOut, text: str = "", result: CorrectionResponse | No
             for p in result.points) or "<li>No correction points.</li>"
         translation = (f'<h2>해석</h2><p class="translation">{e(result.translation)}</p>'
                        if result.translation else "")
-        parts.append(f'<h2>교정 후</h2><p class="corrected">{e(result.corrected)}</p>'
+        cut_off = ('<p class="cut-off">The answer reached its length limit and was cut off: '
+                   'its last points may be missing.</p>' if result.cut_off else "")
+        parts.append(f'{cut_off}<h2>교정 후</h2><p class="corrected">{e(result.corrected)}</p>'
                      f'{translation}<h2>교정 지점</h2><ol class="points">{points}</ol>')
     return f"""<!doctype html>
 <html lang="ko"><head><meta charset="utf-8"><title>Correctly</title>

@@ -9,6 +9,7 @@ model answers exactly as it was evaluated. No Dagster import here.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import threading
@@ -30,9 +31,6 @@ logger = logging.getLogger(__name__)
 # RegistryConfig.model_name's default; the test suite checks the two agree.
 DEFAULT_MODEL_NAME = "correctly"
 DEFAULT_ALIAS = "production"
-# A whole Korean answer (교정 후, 해석, 교정 지점) of a paragraph; a trained model stops at its
-# end-of-turn token well before. The evaluation reads only 교정 후 and needs fewer.
-DEFAULT_MAX_NEW_TOKENS = 512
 
 
 class ModelNotFound(RuntimeError):
@@ -54,19 +52,21 @@ class ServingSettings:
     tracking_uri: str
     model_name: str = DEFAULT_MODEL_NAME
     alias: str = DEFAULT_ALIAS
-    max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS
+    # None: the model's own budget, its longest trained answer with a 25% margin
+    # (evaluation/corrector.py), so a whole answer fits and a cut-off one is rare and flagged.
+    max_new_tokens: int | None = None
 
     def __post_init__(self):
-        if self.max_new_tokens <= 0:
+        if self.max_new_tokens is not None and self.max_new_tokens <= 0:
             raise ValueError(f"max_new_tokens must be positive, got {self.max_new_tokens}")
 
     @classmethod
     def from_env(cls) -> ServingSettings:
         """MLFLOW_TRACKING_URI, CORRECTLY_SERVING_MODEL, CORRECTLY_SERVING_ALIAS,
         CORRECTLY_SERVING_MAX_NEW_TOKENS; each unset one takes its default."""
-        raw = os.environ.get("CORRECTLY_SERVING_MAX_NEW_TOKENS") or str(DEFAULT_MAX_NEW_TOKENS)
+        raw = os.environ.get("CORRECTLY_SERVING_MAX_NEW_TOKENS")
         try:
-            max_new_tokens = int(raw)
+            max_new_tokens = int(raw) if raw else None
         except ValueError:
             raise ValueError(
                 f"CORRECTLY_SERVING_MAX_NEW_TOKENS must be a whole number, got {raw!r}") from None
@@ -181,7 +181,7 @@ class CorrectionService:
 
     def correct(self, text: str) -> Reply:
         """The reply read into its fields; blocking. An empty corrected text means no change,
-        as in the evaluation. Overloaded when `max_waiting` requests are queued already or
+        as in the evaluation; `cut_off` says the token limit ended the reply. Overloaded when `max_waiting` requests are queued already or
         this one would wait past `deadline_s` (then it is dropped from the queue)."""
         with self._count:
             if self._waiting >= self.max_waiting:
@@ -189,9 +189,9 @@ class CorrectionService:
                                  "try again shortly", retry_after_s=5)
             self._waiting += 1
         try:
-            future = self._model_thread.submit(self.corrector.replies, [text], 1)
+            future = self._model_thread.submit(self.corrector.finished_replies, [text], 1)
             try:
-                [raw] = future.result(timeout=self.deadline_s)
+                [(raw, ended)] = future.result(timeout=self.deadline_s)
             except FuturesTimeout:
                 future.cancel()  # not started yet: it leaves the queue
                 raise Overloaded(f"no answer within {self.deadline_s:.0f} s; try again later",
@@ -199,8 +199,8 @@ class CorrectionService:
         finally:
             with self._count:
                 self._waiting -= 1
-        reply = parse_reply(raw)
-        return reply if reply.corrected else Reply(text, reply.translation, reply.points, raw)
+        reply = dataclasses.replace(parse_reply(raw), cut_off=not ended)
+        return reply if reply.corrected else dataclasses.replace(reply, corrected=text)
 
 
 def load_service(settings: ServingSettings) -> CorrectionService:

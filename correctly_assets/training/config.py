@@ -37,7 +37,16 @@ class TrainingSettings:
         metadata={"help": f"none: {TINY_LEARNING_RATE} for the tiny model, "
                           f"{LORA_LEARNING_RATE} with LoRA, {FULL_LEARNING_RATE} otherwise"},
     )
-    max_length: int = field(default=512, metadata={"help": "tokens per chat (or per packed row)"})
+    max_length: int = field(
+        default=0,
+        metadata={"help": "tokens per chat (or per packed row); 0: the longest chat's, rounded "
+                          "up to a multiple of 64, within the model's context (training/lengths.py)"},
+    )
+    max_left_out_share: float = field(
+        default=0.01,
+        metadata={"help": "chats longer than max_length are left out, never trained cut; the "
+                          "run fails when more than this share of them would be"},
+    )
     packing: bool = field(
         default=False,
         metadata={"help": "pack chats best-fit into rows of max_length tokens, no padding, "
@@ -68,10 +77,14 @@ class TrainingSettings:
 
     def __post_init__(self):
         positive = ("lora_r", "lora_alpha", "per_device_batch_size", "gradient_accumulation_steps",
-                    "max_length", "save_steps", "logging_steps", "eval_steps")
+                    "save_steps", "logging_steps", "eval_steps")
         for name in positive:
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
+        if self.max_length < 0:
+            raise ValueError(f"max_length must be 0 (from the data) or positive, got {self.max_length}")
+        if not 0 <= self.max_left_out_share <= 1:
+            raise ValueError(f"max_left_out_share must be within [0, 1], got {self.max_left_out_share}")
         if self.max_steps <= 0 and self.epochs <= 0:
             raise ValueError("give a positive epochs or max_steps")
         if self.learning_rate is not None and self.learning_rate <= 0:

@@ -45,7 +45,12 @@ class PreferenceSettings:
     max_steps: int = field(default=-1, metadata={"help": "overrides epochs when positive"})
     per_device_batch_size: int = field(default=8, metadata={"help": "pairs per step per device"})
     learning_rate: float = field(default=5e-6, metadata={"help": "peak learning rate"})
-    max_length: int = field(default=1024, metadata={"help": "tokens per prompt and answer"})
+    max_length: int = field(default=0, metadata={
+        "help": "tokens per prompt and answer, for both answers of a pair; 0: the longest "
+                "pair's, rounded up to a multiple of 64, within the model's context"})
+    max_left_out_share: float = field(default=0.01, metadata={
+        "help": "pairs longer than max_length are left out, never trained cut; the run fails "
+                "when more than this share of them would be"})
     save_steps: int = field(default=50, metadata={"help": "steps between checkpoints"})
     logging_steps: int = field(default=10, metadata={"help": "steps between logged metrics"})
     seed: int = field(default=42, metadata={"help": "random seed"})
@@ -59,6 +64,10 @@ class PreferenceSettings:
             raise ValueError(f"beta must be positive, got {self.beta}")
         if self.max_steps <= 0 and self.epochs <= 0:
             raise ValueError("give a positive epochs or max_steps")
+        if self.max_length < 0:
+            raise ValueError(f"max_length must be 0 (from the data) or positive, got {self.max_length}")
+        if not 0 <= self.max_left_out_share <= 1:
+            raise ValueError(f"max_left_out_share must be within [0, 1], got {self.max_left_out_share}")
 
 
 @dataclass(kw_only=True)
@@ -93,6 +102,8 @@ class PreferenceResult:
     # training reads its "before" back from the run, where the first attempt logged it.
     margin: Optional[tuple[float, float]] = None
     accuracy: Optional[tuple[float, float]] = None
+    # The pairs' lengths in the model's tokens (lengths.LengthReport.summary()).
+    lengths: Optional[dict[str, Any]] = None
 
 
 def read_pairs(path: str | Path) -> list[dict[str, Any]]:
@@ -114,6 +125,30 @@ def read_pairs(path: str | Path) -> list[dict[str, Any]]:
     return pairs
 
 
+def fit_pairs(config: PreferenceSettings, tokenizer, context: int | None,
+              train: list[dict[str, Any]], held_out: list[dict[str, Any]]):
+    """(train pairs, held-out pairs, the train pairs' length report): both answers of a kept
+    pair fit max_length (sized from the data when 0); a longer pair is left out, and more
+    than max_left_out_share of either set left out fails the run (lengths.OverLongChats)."""
+    from .lengths import OverLongChats, check_left_out, fit_max_length, length_report, pair_tokens
+
+    lengths = [pair_tokens(tokenizer, pair) for pair in train]
+    max_length, from_data = fit_max_length(lengths, config.max_length, context)
+    report = length_report(lengths, max_length, from_data)
+    check_left_out(report, config.max_left_out_share, getattr(config, "train_file", "train pairs"),
+                   context)
+    kept = [pair for i, pair in enumerate(train) if i not in set(report.over)]
+    if not kept:
+        raise OverLongChats(f"every train pair is longer than max_length {max_length} tokens")
+    if held_out:
+        held_report = length_report([pair_tokens(tokenizer, pair) for pair in held_out],
+                                    max_length, from_data)
+        check_left_out(held_report, config.max_left_out_share,
+                       getattr(config, "validation_file", "held-out pairs"), context)
+        held_out = [pair for i, pair in enumerate(held_out) if i not in set(held_report.over)]
+    return kept, held_out, report
+
+
 def run_preference_training(config: PreferenceConfig,
                             lineage: dict[str, Any] | None = None) -> PreferenceResult:
     """Train (or resume training) with DPO, tracked in MLflow as the SFT stage is."""
@@ -124,8 +159,9 @@ def run_preference_training(config: PreferenceConfig,
     from transformers import AutoModelForCausalLM, AutoTokenizer
     from trl import DPOConfig, DPOTrainer
 
-    from ..domain.chat_format import read_chat_format
-    from .sft import MODEL_DIR, save_final_model, tracked_run
+    from ..domain.chat_format import read_chat_format, read_max_answer_tokens
+    from .lengths import answer_tokens, model_context
+    from .sft import MODEL_DIR, log_new_params, save_final_model, tracked_run
 
     output_dir = Path(config.output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
@@ -137,6 +173,9 @@ def run_preference_training(config: PreferenceConfig,
     }) as run:
         model = AutoModelForCausalLM.from_pretrained(config.model_dir, dtype=torch.float32)
         tokenizer = AutoTokenizer.from_pretrained(config.model_dir)
+        train, held_out, report = fit_pairs(config, tokenizer, model_context(model), train, held_out)
+        log_new_params(run.client, run.run_id, {"max_length_effective": report.max_length})
+        run.client.log_metric(run.run_id, "pairs_left_out", report.left_out)
         args = DPOConfig(
             output_dir=str(run.checkpoints_dir), beta=config.beta,
             loss_type=[config.loss_type, *(["sft"] if config.sft_weight else [])],
@@ -144,7 +183,7 @@ def run_preference_training(config: PreferenceConfig,
             num_train_epochs=config.epochs, max_steps=config.max_steps,
             per_device_train_batch_size=config.per_device_batch_size,
             per_device_eval_batch_size=config.per_device_batch_size,
-            learning_rate=config.learning_rate, max_length=config.max_length, seed=config.seed,
+            learning_rate=config.learning_rate, max_length=report.max_length, seed=config.seed,
             bf16=bf16, report_to="none", save_strategy="steps", save_steps=config.save_steps,
             save_total_limit=2, eval_strategy="no", logging_steps=config.logging_steps,
             disable_tqdm=True,
@@ -177,7 +216,12 @@ def run_preference_training(config: PreferenceConfig,
         outcome = trainer.train(resume_from_checkpoint=run.resume_from)
         after = held_out_scores("after", trainer.state.global_step) if held_out else None
         model_dir = output_dir / MODEL_DIR
-        save_final_model(trainer, tokenizer, model_dir, read_chat_format(Path(config.model_dir)))
+        # Its answers are bounded by the longer of what the starting model and the chosen
+        # answers were trained on.
+        longest = max(answer_tokens(tokenizer, [*p["prompt"], *p["chosen"]]) for p in train)
+        started = read_max_answer_tokens(Path(config.model_dir)) or 0
+        save_final_model(trainer, tokenizer, model_dir, read_chat_format(Path(config.model_dir)),
+                         max(longest, started))
         run.client.log_artifacts(run.run_id, str(model_dir), MODEL_DIR)
     return PreferenceResult(
         model_dir=model_dir, mlflow_run_id=run.run_id, resumed_from_checkpoint=run.resume_from,
@@ -185,6 +229,7 @@ def run_preference_training(config: PreferenceConfig,
         validation_pairs=len(held_out), train_loss=float(outcome.training_loss),
         margin=(before[0], after[0]) if held_out else None,
         accuracy=(before[1], after[1]) if held_out else None,
+        lengths=report.summary(),
     )
 
 

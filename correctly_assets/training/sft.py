@@ -31,6 +31,15 @@ from typing import Any, Optional
 
 from ..domain.chat_format import language_of, write_chat_format
 from .config import TrainingConfig
+from .lengths import (
+    OverLongChats,
+    answer_tokens,
+    chat_tokens,
+    check_left_out,
+    fit_max_length,
+    length_report,
+    model_context,
+)
 
 # Read by huggingface_hub when it is first imported; set again at run time below for the
 # case where it was imported before this module.
@@ -61,6 +70,71 @@ class TrainingResult:
     eval_loss: Optional[float]
     train_rows: int
     validation_rows: int
+    # The chats' lengths in the base model's tokens (FittedChats.summary()).
+    lengths: dict[str, Any]
+    max_answer_tokens: int
+
+
+@dataclass
+class FittedChats:
+    """The chats that fit max_length (none is ever trained cut), and how long they were."""
+
+    train: list[dict[str, Any]]
+    validation: list[dict[str, Any]]
+    max_length: int
+    train_report: Any  # lengths.LengthReport
+    validation_left_out: int
+    max_answer_tokens: int
+
+    def summary(self) -> dict[str, Any]:
+        return {**self.train_report.summary(), "validation_left_out": self.validation_left_out,
+                "max_answer_tokens": self.max_answer_tokens}
+
+
+def fit_chats(config: TrainingConfig, tokenizer, context: int | None,
+              train_rows: list[dict[str, Any]], validation_rows: list[dict[str, Any]]) -> FittedChats:
+    """Measure every chat in the tokenizer's tokens, size max_length (training/lengths.py),
+    and leave out the chats longer than it, failing (OverLongChats) when more than
+    max_left_out_share of either file would be."""
+    lengths = [chat_tokens(tokenizer, row["messages"]) for row in train_rows]
+    max_length, from_data = fit_max_length(lengths, config.max_length, context)
+    report = length_report(lengths, max_length, from_data)
+    check_left_out(report, config.max_left_out_share, config.train_file, context)
+    over = set(report.over)
+    train = [row for i, row in enumerate(train_rows) if i not in over]
+    if not train:
+        raise OverLongChats(f"{config.train_file}: every chat is longer than max_length "
+                            f"{max_length} tokens; none is left to train on")
+    validation, validation_left_out = validation_rows, 0
+    if validation_rows:
+        held_out = length_report([chat_tokens(tokenizer, row["messages"]) for row in validation_rows],
+                                 max_length, from_data)
+        check_left_out(held_out, config.max_left_out_share, config.validation_file, context)
+        validation = [row for i, row in enumerate(validation_rows) if i not in set(held_out.over)]
+        validation_left_out = held_out.left_out
+    for what, left_out in ((config.train_file, report.left_out), (config.validation_file, validation_left_out)):
+        if left_out:
+            logger.warning("%s: %d chat(s) longer than max_length %d tokens left out, not trained cut",
+                           what, left_out, max_length)
+    return FittedChats(train=train, validation=validation, max_length=max_length,
+                       train_report=report, validation_left_out=validation_left_out,
+                       max_answer_tokens=max(answer_tokens(tokenizer, row["messages"]) for row in train))
+
+
+def log_lengths(run, fitted: FittedChats) -> None:
+    """The length figures on the training run: the limit as a parameter, the distribution
+    and the chats left out as metrics (comparable across runs)."""
+    from mlflow.entities import Metric
+
+    log_new_params(run.client, run.run_id, {"max_length_effective": fitted.max_length,
+                                             "max_answer_tokens": fitted.max_answer_tokens})
+    now = int(time.time() * 1000)
+    summary = fitted.summary()
+    figures = {f"chat_tokens_{key}": summary[key] for key in ("p50", "p90", "p99", "longest")}
+    figures |= {"chats_left_out": summary["left_out"],
+                "validation_chats_left_out": summary["validation_left_out"]}
+    run.client.log_batch(run.run_id, synchronous=True,
+                         metrics=[Metric(key, float(value), now, 0) for key, value in figures.items()])
 
 
 def read_chats(path: str | Path) -> list[dict[str, Any]]:
@@ -199,7 +273,7 @@ def _mark_superseded(client, old_run_id: str, new_run_id: str) -> None:
         pass
 
 
-def _log_new_params(client, run_id: str, params: dict[str, Any]) -> None:
+def log_new_params(client, run_id: str, params: dict[str, Any]) -> None:
     """MLflow params cannot change; on a resumed run only the missing ones are logged."""
     from mlflow.entities import Param
 
@@ -277,7 +351,8 @@ def prepare_model(model, config: TrainingConfig):
     return model
 
 
-def save_final_model(trainer, tokenizer, model_dir: Path, language: str) -> None:
+def save_final_model(trainer, tokenizer, model_dir: Path, language: str,
+                     max_answer_tokens: int | None = None) -> None:
     model = trainer.model
     if hasattr(model, "merge_and_unload"):
         model = model.merge_and_unload()
@@ -285,7 +360,8 @@ def save_final_model(trainer, tokenizer, model_dir: Path, language: str) -> None
     shutil.rmtree(staging, ignore_errors=True)
     model.save_pretrained(staging)
     tokenizer.save_pretrained(staging)
-    write_chat_format(staging, language)  # how to ask this model: see domain.chat_format
+    # How to ask this model, and how long its answers run: see domain.chat_format.
+    write_chat_format(staging, language, max_answer_tokens)
     shutil.rmtree(model_dir, ignore_errors=True)
     os.replace(staging, model_dir)
 
@@ -333,7 +409,7 @@ def tracked_run(config, output_dir: Path, lineage: dict[str, Any] | None,
     if checkpoint is not None:
         logger.info("Resuming from checkpoint %s (MLflow run %s)", checkpoint, run_id)
     try:
-        _log_new_params(client, run_id, {**asdict(config), **params})
+        log_new_params(client, run_id, {**asdict(config), **params})
         if lineage:
             client.log_dict(run_id, lineage, "lineage.json")
             for key, value in lineage.items():
@@ -350,9 +426,9 @@ def tracked_run(config, output_dir: Path, lineage: dict[str, Any] | None,
 
 def build_trainer(config: TrainingConfig, model, tokenizer, train_rows: list[dict[str, Any]],
                   validation_rows: list[dict[str, Any]], *, bf16: bool, checkpoints_dir: Path,
-                  callbacks=()):
+                  callbacks=(), max_length: int | None = None):
     """The SFTTrainer for these chats, configured from `config` (the model already prepared
-    with `prepare_model`)."""
+    with `prepare_model`); `max_length` is the one `fit_chats` sized, else config's."""
     import torch
     from datasets import Dataset
     from peft import LoraConfig
@@ -366,7 +442,7 @@ def build_trainer(config: TrainingConfig, model, tokenizer, train_rows: list[dic
         per_device_eval_batch_size=config.per_device_batch_size,
         gradient_accumulation_steps=config.gradient_accumulation_steps,
         learning_rate=config.effective_learning_rate,
-        max_length=config.max_length,
+        max_length=max_length or config.max_length or None,
         # TRL packs best-fit ("bfd") and then trains padding-free: the collator concatenates
         # the rows, restarts position_ids at each chat and passes the chats' boundaries on.
         packing=config.packing,
@@ -423,13 +499,17 @@ def run_training(config: TrainingConfig, lineage: dict[str, Any] | None = None) 
         "validation_rows": len(validation_rows),
     }) as run:
         model, tokenizer = _load_base(config, output_dir, bf16)
-        trainer = build_trainer(config, model, tokenizer, train_rows, validation_rows, bf16=bf16,
-                                checkpoints_dir=run.checkpoints_dir, callbacks=[run.callback()])
+        fitted = fit_chats(config, tokenizer, model_context(model), train_rows, validation_rows)
+        log_lengths(run, fitted)
+        trainer = build_trainer(config, model, tokenizer, fitted.train, fitted.validation,
+                                bf16=bf16, checkpoints_dir=run.checkpoints_dir,
+                                callbacks=[run.callback()], max_length=fitted.max_length)
         train_output = trainer.train(resume_from_checkpoint=run.resume_from)
-        eval_loss = trainer.evaluate()["eval_loss"] if validation_rows else None
+        eval_loss = trainer.evaluate()["eval_loss"] if fitted.validation else None
 
         model_dir = output_dir / MODEL_DIR
-        save_final_model(trainer, tokenizer, model_dir, language_of(train_rows[0]["messages"]))
+        save_final_model(trainer, tokenizer, model_dir, language_of(train_rows[0]["messages"]),
+                         fitted.max_answer_tokens)
         run.client.log_artifacts(run.run_id, str(model_dir), MODEL_DIR)
     return TrainingResult(
         model_dir=model_dir,
@@ -438,6 +518,8 @@ def run_training(config: TrainingConfig, lineage: dict[str, Any] | None = None) 
         global_step=trainer.state.global_step,
         train_loss=float(train_output.training_loss),
         eval_loss=float(eval_loss) if eval_loss is not None else None,
-        train_rows=len(train_rows),
-        validation_rows=len(validation_rows),
+        train_rows=len(fitted.train),
+        validation_rows=len(fitted.validation),
+        lengths=fitted.summary(),
+        max_answer_tokens=fitted.max_answer_tokens,
     )

@@ -104,6 +104,9 @@ def dpo_model(
             "train_loss": result.train_loss,
             "train_pairs": len(train), "validation_pairs": len(held_out),
             "pairs_per_source": dg.MetadataValue.json(sources),
+            # Both answers of each pair in the model's tokens: none is trained cut.
+            "pair_tokens": dg.MetadataValue.json(result.lengths),
+            "pairs_left_out": result.lengths["left_out"],
             **scores,
         },
     )

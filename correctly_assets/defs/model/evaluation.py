@@ -12,21 +12,24 @@ from mlflow.exceptions import MlflowException
 
 from ...automation_conditions import EVALUATION_FOLLOWS_MODEL, REGISTRY_FOLLOWS_EVALUATION
 from ...domain.chat_format import learner_text, parse_reply
-from ...domain.promotion import promotion_decision, versions_to_archive
+from ...domain.promotion import MIN_PARSE_RATE, promotion_decision, versions_to_archive
 from ...domain.splitting import VALIDATION
-from ...evaluation.corrector import Corrector
+from ...evaluation.corrector import Corrector, reply_rates
 from ...evaluation.jfleg import JFLEG_DIR_ENV, detokenise, load_jfleg, tokenise
 from ...evaluation.report import BASELINE, MODEL, evaluate_corrections, plot_loss_curve, plot_per_error_type
+from ...evaluation.scoreboard import scoreboard
 from ...partitions import daily_partitions
 from ...resources.files import ArtifactStoreResource
 from ...resources.store import CorrectionStoreResource
-from ...resources.tracking import MLFLOW_HOOKS, MlFlow
+from ...resources.tracking import MLFLOW_HOOKS, MlFlow, dagster_run_mlflow_id
 
 
 class EvaluationConfig(dg.Config):
     jfleg_dir: Optional[str] = None  # default: $CORRECTLY_JFLEG_DIR or ../shared/benchmarks/jfleg-dev
     jfleg_limit: int = 0  # evaluate the first N JFLEG sentences; 0: all 754
-    max_new_tokens: int = 160
+    # Tokens a reply may run to; 0: each model's own budget, its longest trained answer with
+    # a 25% margin (evaluation/corrector.py). A reply cut off at it is counted.
+    max_new_tokens: int = 0
     # The registry model whose `production` version is scored on the same validation set in
     # the same run, so the promotion gate compares like with like; registered_model's
     # model_name must agree.
@@ -57,7 +60,17 @@ def _summary(name: str, report: dict) -> dict[str, float]:
         f"{name}_exact_match_copy": report["exact_match"][BASELINE],
         f"{name}_f0_5": report["edits"][MODEL]["overall"]["f0_5"],
         f"{name}_f0_5_copy": report["edits"][BASELINE]["overall"]["f0_5"],
+        **{f"{name}_{rate}": value for rate, value in report["replies"].items()},
     }
+
+
+def _summaries(reports: dict, prefix: str = "") -> dict[str, float]:
+    return {k: v for name, report in reports.items() for k, v in _summary(prefix + name, report).items()}
+
+
+def _rounded(figures: dict[str, float]) -> dict[str, float]:
+    """Figures as the page shows them (MLflow keeps them whole)."""
+    return {key: round(value, 4) for key, value in figures.items()}
 
 
 def _dpo_candidate(context: dg.AssetExecutionContext, date: str, fine_tuned_model: dict):
@@ -83,17 +96,27 @@ def _dpo_candidate(context: dg.AssetExecutionContext, date: str, fine_tuned_mode
 
 
 def _score(corrector: Corrector, sources, references, jfleg, config: EvaluationConfig) -> dict:
-    """The model's reports on the validation set and, when given, JFLEG."""
-    reports = {"validation": evaluate_corrections(sources, corrector.correct(sources), references)}
+    """The model's reports on the validation set and, when given, JFLEG: the scores, and
+    what its replies came to (parsed, cut off, fallen back to the learner's text)."""
+    corrections = corrector.corrections(sources)
+    reports = {"validation": {
+        **evaluate_corrections(sources, [c.corrected for c in corrections], references),
+        "replies": reply_rates(corrections)}}
     if jfleg is not None:
         jfleg_sources, jfleg_references = jfleg
         limit = config.jfleg_limit or len(jfleg_sources)
         jfleg_sources, jfleg_references = jfleg_sources[:limit], jfleg_references[:limit]
         # The model reads natural text and its answer is tokenised as JFLEG is for scoring.
-        corrected = tokenise(corrector.correct([detokenise(s) for s in jfleg_sources]))
-        reports["jfleg"] = evaluate_corrections(
-            jfleg_sources, corrected, jfleg_references, tokenise=False)
+        corrections = corrector.corrections([detokenise(s) for s in jfleg_sources])
+        corrected = tokenise([c.corrected for c in corrections])
+        reports["jfleg"] = {
+            **evaluate_corrections(jfleg_sources, corrected, jfleg_references, tokenise=False),
+            "replies": reply_rates(corrections)}
     return reports
+
+
+def _corrector(model_dir: str, config: EvaluationConfig) -> Corrector:
+    return Corrector(model_dir, max_new_tokens=config.max_new_tokens or None)
 
 
 def _log_to_run(client, run_id: str, reports: dict, directory: Path) -> tuple[dict, list[Path]]:
@@ -106,7 +129,7 @@ def _log_to_run(client, run_id: str, reports: dict, directory: Path) -> tuple[di
     if history:
         plots.append(plot_loss_curve([m.step for m in history], [m.value for m in history],
                                      directory / "loss_curve.png"))
-    summary = {k: v for name, report in reports.items() for k, v in _summary(name, report).items()}
+    summary = _summaries(reports)
     (directory / "report.json").write_text(json.dumps(reports, indent=2))
     for key, value in summary.items():
         client.log_metric(run_id, key, value)
@@ -156,44 +179,58 @@ def model_evaluation(
     directory = artifacts.path("model_evaluation", date)
     scored = {}
     for name, model in candidates.items():
-        reports = _score(Corrector(model["model_dir"], max_new_tokens=config.max_new_tokens),
-                         sources, references, jfleg, config)
+        corrector = _corrector(model["model_dir"], config)
+        reports = _score(corrector, sources, references, jfleg, config)
         summary, plots = _log_to_run(client, model["mlflow_run_id"], reports, directory / name)
         client.set_tag(model["mlflow_run_id"], "evaluation_set_sha256", evaluation_set["sha256"])
-        scored[name] = (summary, plots)
+        context.log.info(f"{name}: {len(sources)} validation texts, replies of at most "
+                         f"{corrector.max_new_tokens} tokens")
+        scored[name] = (reports, summary, plots)
     # max keeps the first of equals: the SFT model on a tie.
-    selected = max(scored, key=lambda name: scored[name][0]["validation_gleu"])
-    summary, plots = scored[selected]
+    selected = max(scored, key=lambda name: scored[name][1]["validation_gleu"])
+    _, summary, plots = scored[selected]
+    board = {(f"{name} (selected)" if name == selected else name): scored[name][0] for name in scored}
     production = _production_version(mlflow, config.registry_model_name)
+    production_row = None
     if production is not None:
         production_corrector = Corrector.from_registry(production.source, mlflow.tracking_uri,
-                                                       config.max_new_tokens)
-        production_report = evaluate_corrections(
-            sources, production_corrector.correct(sources), references)
-        summary = {**summary, **_summary("production_validation", production_report)}
+                                                       config.max_new_tokens or None)
+        production_reports = _score(production_corrector, sources, references, jfleg, config)
+        production_row = f"production v{production.version}"
+        board[production_row] = production_reports
+        summary = {**summary, **_summaries(production_reports, prefix="production_")}
         context.log.info(f"production version {production.version} re-scored on the same "
                          f"{len(sources)} validation rows")
-    candidate_gleu = {name: scored[name][0]["validation_gleu"] for name in scored}
+    table = scoreboard(board, production_row)
+    (directory / "scoreboard.md").write_text(table + "\n", encoding="utf-8")
+    candidate_gleu = {name: scored[name][1]["validation_gleu"] for name in scored}
     compared = {"evaluation_set": evaluation_set, "registry_model_name": config.registry_model_name,
                 "production_version": int(production.version) if production else None,
                 "model": selected, "candidates_validation_gleu": candidate_gleu}
     mlflow.log_metrics({**summary, **{f"{name}_validation_gleu": v for name, v in candidate_gleu.items()}})
+    # The scoreboard beside the figures, on the Dagster run's MLflow run and each model's.
+    for run_id in {dagster_run_mlflow_id(mlflow), *(m["mlflow_run_id"] for m in candidates.values())}:
+        client.log_artifact(run_id, str(directory / "scoreboard.md"), "evaluation")
     mlflow.set_tags({"evaluation_set_sha256": evaluation_set["sha256"], "selected_model": selected,
                      "production_version_scored": str(compared["production_version"])})
     return dg.MaterializeResult(
         value={**candidates[selected], **summary, **compared},
-        metadata={**summary, "validation_sentences": len(sources), "model": selected,
-                  "candidates_validation_gleu": dg.MetadataValue.json(candidate_gleu),
+        metadata={"scoreboard": dg.MetadataValue.md(
+                      table + "\n\n" + "\n\n".join(_image_md(p) for p in plots)),
+                  **_rounded(summary), "validation_sentences": len(sources), "model": selected,
+                  "candidates_validation_gleu": dg.MetadataValue.json(_rounded(candidate_gleu)),
                   "evaluation_set": dg.MetadataValue.json(evaluation_set),
                   "production_version_scored": str(compared["production_version"]),
-                  "report": dg.MetadataValue.path(str(directory / selected / "report.json")),
-                  "plots": dg.MetadataValue.md("\n\n".join(_image_md(p) for p in plots))},
+                  "report": dg.MetadataValue.path(str(directory / selected / "report.json"))},
     )
 
 
 class RegistryConfig(dg.Config):
     model_name: str = "correctly"
     keep_versions: int = 5  # older versions are archived (tagged), unless an alias points at them
+    # The share of the candidate's validation replies that must parse (every section of the
+    # answer format) for the gate to promote it, whatever its GLEU.
+    min_parse_rate: float = MIN_PARSE_RATE
 
 
 @dg.asset(
@@ -212,7 +249,8 @@ def registered_model(
 ):  # MaterializeResult[dict]: asset checks are outputs, so no annotation
     """A new registry version with alias `candidate` (the model model_evaluation selected:
     the fine-tuned or the DPO model); the promotion gate moves `production` to it only when
-    it beats production and the copy baseline on validation GLEU."""
+    at least min_parse_rate of its validation replies parse and it beats production and the
+    copy baseline on validation GLEU."""
     client = mlflow.tracking_client
     name, run_id = config.model_name, model_evaluation["mlflow_run_id"]
     try:
@@ -224,6 +262,7 @@ def registered_model(
             f"model_evaluation scored registry model {model_evaluation['registry_model_name']!r}'s "
             f"production version, but this registers to {name!r}: set the same name in both")
     gleu, copy_gleu = model_evaluation["validation_gleu"], model_evaluation["validation_gleu_copy"]
+    parse_rate = model_evaluation.get("validation_parse_rate")
     evaluation_set = model_evaluation.get("evaluation_set", {})
     try:
         production = client.get_model_version_by_alias(name, "production")
@@ -239,13 +278,15 @@ def registered_model(
     version = client.create_model_version(
         name, source=f"{client.get_run(run_id).info.artifact_uri}/model", run_id=run_id,
         tags={"validation_gleu": f"{gleu:.4f}", "date": context.partition_key,
+              **({"validation_parse_rate": f"{parse_rate:.4f}"} if parse_rate is not None else {}),
               "model": model_evaluation.get("model", "fine_tuned_model"),
               "evaluation_set_sha256": evaluation_set.get("sha256", ""),
               **({"production_validation_gleu": f"{production_gleu:.4f}"}
                  if production_gleu is not None else {})},
     )
     client.set_registered_model_alias(name, "candidate", version.version)
-    promote, why = promotion_decision(gleu, copy_gleu, production_gleu)
+    promote, why = promotion_decision(gleu, copy_gleu, production_gleu, parse_rate,
+                                      config.min_parse_rate)
     if promote:
         client.set_registered_model_alias(name, "production", version.version)
     aliased = {int(v) for v in client.get_registered_model(name).aliases.values()}
@@ -261,9 +302,11 @@ def registered_model(
                "production_version": production_version},
         metadata={"version": int(version.version), "promoted": promote, "why": why,
                   "model": model_evaluation.get("model", "fine_tuned_model"),
-                  "validation_gleu": gleu, "validation_gleu_copy": copy_gleu,
-                  "production_validation_gleu": (production_gleu if production_gleu is not None
-                                                 else float("nan")),
+                  "validation_gleu": round(gleu, 4), "validation_gleu_copy": round(copy_gleu, 4),
+                  "validation_parse_rate": (round(parse_rate, 4) if parse_rate is not None
+                                            else float("nan")),
+                  "production_validation_gleu": (round(production_gleu, 4)
+                                                 if production_gleu is not None else float("nan")),
                   "evaluation_set": dg.MetadataValue.json(evaluation_set),
                   "production_version": str(production_version), "archived": len(archived)},
         check_results=[dg.AssetCheckResult(

@@ -33,8 +33,9 @@ class PreferencePairsConfig(dg.Config):
     margin: float = DEFAULT_MARGIN  # GLEU points an on_policy reply must lose by
     seed: str = "correctly"  # draws the rules and the judge's order
     # Of the model's replies: a reply it cuts off is not the model's answer, and is not used
-    # (a cut-off rejected answer would teach length, not quality).
-    max_new_tokens: int = 768
+    # (a cut-off rejected answer would teach length, not quality). 0: the model's budget,
+    # from the longest answer it was trained on (evaluation/corrector.py).
+    max_new_tokens: int = 0
     # source_shares fails (a warning) when a listed source gives fewer pairs than this share.
     min_source_share: float = 0.0
     # length_bias fails (a warning) when mean rejected length over mean chosen length is
@@ -100,8 +101,9 @@ def preference_pairs(
         context.log.warning(f"{sum(judge_errors.values())} judgement(s) without a verdict: "
                             f"{dict(judge_errors.most_common(3))}")
     if cut_off:
-        context.log.warning(f"{cut_off} model replies were cut off at max_new_tokens="
-                            f"{config.max_new_tokens} and not used")
+        context.log.warning(f"{cut_off} model replies were cut off at their token limit "
+                            f"(max_new_tokens {config.max_new_tokens or 'from the model'}) "
+                            "and not used")
     return _result(pairs, rows, cut_off, verdicts, judge_errors, config)
 
 
@@ -113,7 +115,7 @@ def _corrector(artifacts: ArtifactStoreResource, date: str, theme: str,
             f"partition {date}|{theme}: sources {', '.join(s for s in config.sources if s in POLICY_SOURCES)} "
             f"need the model's replies, and fine_tuned_model has no model for {date} "
             f"({model_dir}); materialise fine_tuned_model for {date} first, or set sources: [rule]")
-    return Corrector(model_dir, max_new_tokens=config.max_new_tokens)
+    return Corrector(model_dir, max_new_tokens=config.max_new_tokens or None)
 
 
 def _judge(context, text_generator: TextGeneratorResource, examples, replies, seed: str):

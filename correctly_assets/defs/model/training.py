@@ -115,6 +115,11 @@ def fine_tuned_model(
             "train_loss": result.train_loss,
             "eval_loss": result.eval_loss if result.eval_loss is not None else float("nan"),
             "train_rows_per_theme": dg.MetadataValue.json(dict(rows_per_theme)),
+            # The chats in the base model's tokens: none is trained cut (training/lengths.py).
+            "chat_tokens": dg.MetadataValue.json(result.lengths),
+            "max_length": result.lengths["max_length"],
+            "chats_left_out": result.lengths["left_out"] + result.lengths["validation_left_out"],
+            "max_answer_tokens": result.max_answer_tokens,
             **{k: v for k, v in lineage.items() if k != "themes"},
         },
     )
