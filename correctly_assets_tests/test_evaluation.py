@@ -144,3 +144,34 @@ def test_jfleg_is_detokenised_for_the_model_and_its_answer_tokenised_for_the_sco
     # So a model that copies its (natural-text) input scores what copying the source scores.
     copied = tokenise([detokenise(s) for s in sources])
     assert abs(corpus_gleu(sources, copied, references) - 38.21) < 0.5
+
+
+def test_the_scoreboard_rounds_and_compares_every_model_with_production_and_copy():
+    from correctly_assets.evaluation.scoreboard import scoreboard
+
+    sources = ["He go to school yesterday .", "She like apples ."]
+    references = [["He went to school yesterday ."], ["She likes apples ."]]
+
+    def scored(hypotheses, parse_rate):
+        report = evaluate_corrections(sources, hypotheses, references, tokenise=False)
+        return {"validation": {**report, "replies": {"parse_rate": parse_rate, "cut_off_rate": 0.5,
+                                                     "fallback_rate": 0.0}}}
+
+    candidate = scored(["He went to school yesterday .", "She likes apples ."], 1.0)
+    production = scored(["He went to school yesterday .", "She like apples ."], 2 / 3)
+    board = scoreboard({"fine_tuned_model (selected)": candidate, "production v3": production},
+                       production="production v3")
+    lines = board.splitlines()
+    gleu, production_gleu = (r["validation"]["gleu"]["model"] for r in (candidate, production))
+    [row] = [line for line in lines if line.startswith("| fine_tuned_model (selected) |")]
+    assert row == (f"| fine_tuned_model (selected) | {gleu:.2f} | {gleu - production_gleu:+.2f} | "
+                   "100.0% | 1.000 | 100.0% | 50.0% | 0.0% |")
+    [row] = [line for line in lines if line.startswith("| production v3 |")]
+    assert row.startswith(f"| production v3 | {production_gleu:.2f} | – | 50.0% |")
+    assert "| 66.7% |" in row
+    [row] = [line for line in lines if line.startswith("| copy baseline |")]
+    assert row.endswith("| 0.0% | 0.000 | – | – | – |")  # the copy has no replies
+    # The second table: F0.5 per error type, a column per model and the baseline.
+    assert "**validation, F0.5 per error type**" in board
+    assert "| error type | fine_tuned_model (selected) | production v3 | copy baseline |" in board
+    assert "| R:VERB:TENSE (1) | 1.000 | 1.000 | 0.000 |" in lines

@@ -48,13 +48,29 @@ def test_model_is_trained_evaluated_and_registered(resources, instance, tracking
     assert history, "per-step loss is tracked"
     assert (tmp_path / "artifacts" / "fine_tuned_model" / DATE / "model" / "config.json").exists()
 
+    # The chats' lengths in the model's tokens; none was trained cut.
+    assert metadata["chats_left_out"].value == 0
+    assert metadata["max_length"].value >= metadata["chat_tokens"].value["longest"]
+
     evaluation = result.output_for_node("model_evaluation")
     for figure in ("validation_gleu", "validation_gleu_copy", "validation_f0_5", "jfleg_gleu"):
         assert 0 <= evaluation[figure] <= 100
+    # What the replies came to, beside the scores.
+    for figure in ("validation_parse_rate", "validation_cut_off_rate", "validation_fallback_rate",
+                   "jfleg_parse_rate"):
+        assert 0 <= evaluation[figure] <= 1
     run = MlflowClient(tracking_uri).get_run(run.info.run_id)
     assert run.data.metrics["validation_gleu"] == evaluation["validation_gleu"]
+    assert run.data.metrics["validation_parse_rate"] == evaluation["validation_parse_rate"]
     logged = {a.path for a in MlflowClient(tracking_uri).list_artifacts(run.info.run_id, "evaluation")}
-    assert {"evaluation/validation_error_types.png", "evaluation/loss_curve.png"} <= logged
+    assert {"evaluation/validation_error_types.png", "evaluation/loss_curve.png",
+            "evaluation/scoreboard.md"} <= logged
+    page = result.asset_materializations_for_node("model_evaluation")[0].metadata
+    board = page["scoreboard"].value
+    assert "**validation**" in board and "**jfleg**" in board
+    assert "| fine_tuned_model (selected) |" in board and "| copy baseline |" in board
+    assert f"| {evaluation['validation_gleu']:.2f} |" in board
+    assert page["validation_gleu"].value == round(evaluation["validation_gleu"], 4)
 
     # dagster-mlflow's run for this Dagster run: closed by its hook, holding the evaluation
     # figures and the registry outcome, with the training run nested under it.
@@ -69,7 +85,8 @@ def test_model_is_trained_evaluated_and_registered(resources, instance, tracking
     assert dagster_run.data.tags["registered_version"] == str(registered["version"])
     client = MlflowClient(tracking_uri)
     assert int(client.get_model_version_by_alias("correctly", "candidate").version) == registered["version"]
-    beats_copy = evaluation["validation_gleu"] > evaluation["validation_gleu_copy"]
+    beats_copy = (evaluation["validation_gleu"] > evaluation["validation_gleu_copy"]
+                  and evaluation["validation_parse_rate"] >= 0.9)
     assert registered["promoted"] == beats_copy  # no production model before this one
     assert ("production" in client.get_registered_model("correctly").aliases) == beats_copy
 
@@ -90,13 +107,19 @@ def test_model_is_trained_evaluated_and_registered(resources, instance, tracking
     assert rescored["evaluation_set"]["rows"] == evaluation["evaluation_set"]["rows"]
     second = again.output_for_node("registered_model")
     gate = again.asset_materializations_for_node("registered_model")[0].metadata
-    assert gate["production_validation_gleu"].value == rescored["production_validation_gleu"]
+    assert gate["production_validation_gleu"].value == round(rescored["production_validation_gleu"], 4)
+    # The scoreboard has production, re-scored on both sets, and the delta to it.
+    board = again.asset_materializations_for_node("model_evaluation")[0].metadata["scoreboard"].value
+    assert board.count(f"\n| production v{first} |") == 2  # a row on validation and on JFLEG
+    delta = rescored["validation_gleu"] - rescored["production_validation_gleu"]
+    assert f"| {rescored['validation_gleu']:.2f} | {delta:+.2f} |" in board
     # A stale tag of 99 would have kept the candidate out whatever it scored.
     assert rescored["production_validation_gleu"] < 99.0
     version = client.get_model_version("correctly", str(second["version"]))
     assert version.tags["evaluation_set_sha256"] == rescored["evaluation_set"]["sha256"]
     assert second["promoted"] == (rescored["validation_gleu"] > rescored["production_validation_gleu"]
-                                  and rescored["validation_gleu"] > rescored["validation_gleu_copy"])
+                                  and rescored["validation_gleu"] > rescored["validation_gleu_copy"]
+                                  and rescored["validation_parse_rate"] >= 0.9)
 
 
 def test_training_step_is_rendered_as_a_gpu_job():
@@ -120,12 +143,42 @@ def test_training_step_is_rendered_as_a_gpu_job():
 
 
 def test_promotion_gate_needs_to_beat_copy_and_production():
-    assert promotion_decision(45.0, 40.0, None)[0]
-    assert not promotion_decision(39.0, 40.0, None)[0]
-    assert not promotion_decision(45.0, 40.0, 46.0)[0]
-    assert promotion_decision(47.0, 40.0, 46.0)[0]
-    assert "copying the source" in promotion_decision(39.0, 40.0, None)[1]
-    assert "on the same validation set" in promotion_decision(45.0, 40.0, 46.0)[1]
+    assert promotion_decision(45.0, 40.0, None, 1.0)[0]
+    assert not promotion_decision(39.0, 40.0, None, 1.0)[0]
+    assert not promotion_decision(45.0, 40.0, 46.0, 1.0)[0]
+    assert promotion_decision(47.0, 40.0, 46.0, 1.0)[0]
+    assert "copying the source" in promotion_decision(39.0, 40.0, None, 1.0)[1]
+    assert "on the same validation set" in promotion_decision(45.0, 40.0, 46.0, 1.0)[1]
+
+
+def test_promotion_gate_refuses_replies_that_do_not_parse_whatever_the_gleu():
+    promote, why = promotion_decision(90.0, 40.0, 50.0, parse_rate=0.85)
+    assert not promote and "85.0% of its validation replies parse, below the 90.0%" in why
+    assert promotion_decision(90.0, 40.0, 50.0, parse_rate=0.85, min_parse_rate=0.8)[0]
+    assert not promotion_decision(90.0, 40.0, None, parse_rate=None)[0]  # not measured
+
+
+def test_registered_model_keeps_a_model_whose_replies_do_not_parse_at_candidate(tmp_path):
+    """A candidate far above copy and no production: refused on its parse rate alone,
+    registered as `candidate`, and the check says why."""
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    client = MlflowClient(uri)
+    run_id = client.create_run(client.create_experiment("e")).info.run_id
+    [registered_model] = [a for a in model_assets if a.key.to_user_string() == "registered_model"]
+
+    @dg.asset(name="model_evaluation", partitions_def=daily_partitions)
+    def figures() -> dict:
+        return {"mlflow_run_id": run_id, "validation_gleu": 80.0, "validation_gleu_copy": 40.0,
+                "validation_parse_rate": 0.5}
+
+    with dg.instance_for_test() as instance:
+        result = dg.materialize([figures, registered_model], partition_key=DATE, instance=instance,
+                                resources={"mlflow": mlflow_resource(uri)})
+    outcome = result.output_for_node("registered_model")
+    assert not outcome["promoted"]
+    assert "production" not in client.get_registered_model("correctly").aliases
+    [check] = result.get_asset_check_evaluations()
+    assert not check.passed and "50.0% of its validation replies parse" in check.metadata["why"].value
 
 
 def test_old_versions_are_archived_unless_aliased():

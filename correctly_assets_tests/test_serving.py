@@ -112,6 +112,24 @@ def test_a_correction_comes_from_the_production_version(client, trained, expecte
     assert client.get("/healthz").json() == {"status": "ok", "model": body["model"]}
 
 
+def test_the_token_limit_follows_the_trained_answers_and_a_cut_off_is_flagged(trained, client):
+    from correctly_assets.domain.chat_format import read_max_answer_tokens
+    from correctly_assets.training.lengths import answer_budget
+
+    tracking_uri, result = trained
+    assert read_max_answer_tokens(result.model_dir) == result.max_answer_tokens
+    whole = client.post("/v1/corrections", json={"text": TEXTS[1]}).json()
+    assert whole["cut_off"] is False  # the budget covers the longest trained answer + 25%
+    assert client.app.state.service.corrector.max_new_tokens == answer_budget(result.max_answer_tokens)
+
+    tight = load_service(ServingSettings(tracking_uri=tracking_uri, max_new_tokens=4))
+    with TestClient(create_app(lambda: tight)) as limited:
+        body = limited.post("/v1/corrections", json={"text": TEXTS[1]}).json()
+        page = limited.post("/", data={"text": TEXTS[1]}).text
+    assert body["cut_off"] is True and not body["points"]
+    assert "cut off" in page
+
+
 def test_concurrent_requests_each_get_their_own_answer(client, expected):
     texts = list(TEXTS) * 3
     with ThreadPoolExecutor(len(texts)) as pool:
@@ -172,7 +190,7 @@ def test_the_page_has_a_form_and_escapes_what_it_shows(client, expected):
 def test_model_output_is_escaped_on_the_page():
     result = CorrectionResponse.model_validate({
         "corrected": "<b>bold</b> & more", "translation": "<u>해석</u>", "answer": "<raw>",
-        "points": [{"number": 1, "label": "<s>", "edits": [{"before": "<i>", "after": '"x"'}],
+        "cut_off": False, "points": [{"number": 1, "label": "<s>", "edits": [{"before": "<i>", "after": '"x"'}],
                     "explanation": "<img src=x onerror=1>"}],
         "model": {"name": "<m>", "version": 1, "alias": "production", "run_id": "r"},
     })

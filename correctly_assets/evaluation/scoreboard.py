@@ -47,7 +47,8 @@ def set_table(set_name: str, reports: Mapping[str, Mapping[str, Any]],
     production_gleu = scored[production]["gleu"][MODEL] if production in scored else None
     header = ("| model | GLEU | Δ GLEU vs production | exact match | F0.5 | parse rate | "
               "cut-off rate | fallback rate |\n|---|--:|--:|--:|--:|--:|--:|--:|")
-    rows = [_row(name, report, MODEL, production_gleu) for name, report in scored.items()]
+    rows = [_row(name, report, MODEL, None if name == production else production_gleu)
+            for name, report in scored.items()]
     # The baseline copies the sources, which are the same for every model on a set.
     rows.append(_row(COPY_ROW, next(iter(scored.values())), BASELINE, production_gleu))
     sentences = next(iter(scored.values()))["sentences"]

@@ -64,7 +64,9 @@ def is_complete(directory: str | Path) -> bool:
     return all((directory / name).is_file() for name in needed)
 
 
-def build_tokenizer():
+def build_tokenizer(vocab_size: int = VOCAB_SIZE):
+    """The tiny model's tokenizer; a `vocab_size` of 259 (the 256 bytes and the three
+    special tokens) leaves no merges: every Hangul syllable is then three tokens."""
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import PreTrainedTokenizerFast
 
@@ -74,7 +76,7 @@ def build_tokenizer():
     bpe.train_from_iterator(
         _CORPUS,
         trainers.BpeTrainer(
-            vocab_size=VOCAB_SIZE,
+            vocab_size=vocab_size,
             special_tokens=[PAD_TOKEN, TURN_START, TURN_END],
             initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
             show_progress=False,
@@ -87,15 +89,17 @@ def build_tokenizer():
     return tokenizer
 
 
-def build_tiny_model(directory: str | Path) -> Path:
-    """Build (or reuse, if already complete) the tiny model and tokenizer in `directory`."""
+def build_tiny_model(directory: str | Path, vocab_size: int = VOCAB_SIZE,
+                     context: int = 2048) -> Path:
+    """Build (or reuse, if already complete) the tiny model and tokenizer in `directory`;
+    `context`: the most positions it attends over."""
     import torch
     from transformers import AutoModelForCausalLM, LlamaConfig
 
     directory = Path(directory)
     if is_complete(directory):
         return directory
-    tokenizer = build_tokenizer()
+    tokenizer = build_tokenizer(vocab_size)
     config = LlamaConfig(
         vocab_size=len(tokenizer),
         hidden_size=64,
@@ -103,7 +107,7 @@ def build_tiny_model(directory: str | Path) -> Path:
         num_hidden_layers=2,
         num_attention_heads=4,
         num_key_value_heads=4,
-        max_position_embeddings=2048,
+        max_position_embeddings=context,
         tie_word_embeddings=True,
         bos_token_id=None,
         eos_token_id=tokenizer.eos_token_id,
