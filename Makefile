@@ -3,7 +3,7 @@ export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
 DATE ?= $(shell date -u +%F)
 VENV := .venv/bin
 
-.PHONY: setup demo test test-unit test-integration test-ui test-adversarial test-deploy dev serve screenshot bench-generation bench-backfill bench-serving bench-training bench-demo-model bench-preferences
+.PHONY: setup demo test test-unit test-integration test-ui test-adversarial test-deploy dev serve screenshot bench-generation bench-backfill bench-serving bench-training bench-demo-model bench-preferences bench-real-size
 
 setup:
 	bash scripts/setup.sh
@@ -47,6 +47,10 @@ bench-demo-model:
 
 bench-preferences:
 	$(VENV)/python benchmarks/preferences.py
+
+# gemma-3-1b's shapes, random, through SFT, DPO, registry and serving on this CPU (about 15 min).
+bench-real-size:
+	$(VENV)/python benchmarks/real_size.py
 
 # On a CUDA machine with a CUDA build of torch (see README, "Benchmarks").
 bench-training:

@@ -171,3 +171,26 @@ def test_dpo_pairs_fit_with_both_answers_or_are_left_out(byte_tokenizer):
     with pytest.raises(OverLongChats, match="2 of 101"):
         fit_pairs(PreferenceSettings(max_length=limit), byte_tokenizer, 4096,
                   [*pairs, long_pair, pair(100, 30)], [])
+
+
+@pytest.mark.integration
+def test_the_real_size_benchmark_runs_its_whole_path_at_toy_shapes():
+    """`make bench-real-size`'s script, every stage, at toy shapes (--smoke): the chats have
+    the original's answer lengths, max_length is sized from them, and nothing is cut."""
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[1]
+    run = subprocess.run([sys.executable, str(root / "benchmarks" / "real_size.py"), "--smoke",
+                          "--steps", "1", "--chats", "8"], capture_output=True, text=True,
+                         timeout=300, cwd=root)
+    assert run.returncode == 0, run.stderr[-3000:]
+    lines = run.stdout.splitlines()
+    for stage in ("sft-lora", "dpo", "registry", "serve"):
+        [line] = [line for line in lines if line.startswith(f"  {stage} ")]
+        assert "peak_rss_gib" in line
+    assert any("characters (min / median / max)" in line for line in lines)
+    [plan] = [line for line in lines if line.startswith("A100 plan, LoRA")]
+    assert "28,350 chats" in plan
+    [sized] = [line for line in lines if line.startswith("max_length sized from the data")]
+    assert '"left_out": 0' in next(line for line in lines if line.startswith("  sft-lora "))
