@@ -69,6 +69,9 @@ def _print_model(outcome: dict) -> None:
         if f"{split}_gleu" in evaluation:
             print(f"  {split + ' GLEU':<18}{evaluation[f'{split}_gleu']:>8.2f}"
                   f"{evaluation[f'{split}_gleu_copy']:>13.2f}")
+    print(f"  validation replies: {evaluation['validation_parse_rate']:.0%} parsed, "
+          f"{evaluation['validation_cut_off_rate']:.0%} cut off, "
+          f"{evaluation['validation_fallback_rate']:.0%} fell back to the learner's text")
     state = ("promoted to alias production" if registered["promoted"]
              else "alias candidate; not promoted (see the promotion_gate check)")
     print(f"  registered_model: {registered['name']} version {registered['version']}, {state}")

@@ -2,7 +2,12 @@ import re
 
 import pytest
 
-from correctly_assets.domain.answer_format import AnswerRejected, format_answer, parse_answer
+from correctly_assets.domain.answer_format import (
+    AnswerRejected,
+    format_answer,
+    lenient_points,
+    parse_answer,
+)
 from correctly_assets.domain.models import CorrectionPoint, Edit, GeneratedText, ParsedAnswer
 from correctly_assets.domain.quality import problems
 
@@ -324,3 +329,37 @@ def test_quality_catches_what_a_garbled_parse_leaves(update, problem):
 def test_points_stored_before_several_edits_per_point_still_load():
     stored = {"number": 1, "before": "go", "after": "went", "explanation": "tense."}
     assert CorrectionPoint(**stored) == point(1, "go", "went", "tense.")
+
+
+_EDIT_LISTS = {
+    "straight quotes, a particle glued on": lambda n: ", ".join(
+        f'"go{i}" → "went{i}"' for i in range(n)) + "로 고쳤습니다.",
+    "single quotes with apostrophes": lambda n: ", ".join(
+        f"'don't{i}' -> 'do not{i}'" for i in range(n)) + "를 고쳤습니다.",
+    "curly quotes, nested": lambda n: "; ".join(
+        f"“say “hi{i}”” → “said “hi{i}””" for i in range(n)) + "로",
+    "Korean prose, never closed": lambda n: "과 ".join(f'"a{i}"' for i in range(n)) + "를 "
+        + "와 ".join(f'"b{i}"' for i in range(n)),
+}
+
+
+@pytest.mark.adversarial
+@pytest.mark.parametrize("shape", sorted(_EDIT_LISTS))
+def test_parsing_a_point_is_linear_in_its_edits(shape):
+    """A point of 10 to 1,000 edits: ten times the edits costs about ten times the time
+    (a backtracking pattern cost 2.6x more per extra edit and never ended at 30)."""
+    import time
+
+    def seconds(n: int) -> float:
+        body = f"1. {_EDIT_LISTS[shape](n)}\n"
+        best = float("inf")
+        for _ in range(3):  # the best of three, against a noisy machine
+            started = time.perf_counter()
+            lenient_points(body)
+            best = min(best, time.perf_counter() - started)
+        return best
+
+    small, large = seconds(100), seconds(1000)
+    assert large < 1.0, f"1,000 edits took {large:.2f} s"
+    assert large < 40 * max(small, 1e-4), f"100 edits {small:.4f} s, 1,000 edits {large:.4f} s"
+    assert seconds(10) < 0.05

@@ -1,6 +1,7 @@
 """The data half of the graph, materialised with dagster.materialize on a real embedded
 PostgreSQL, with the offline generator and with the real openai client over HTTP."""
 
+import contextlib
 import json
 import socket
 
@@ -10,6 +11,7 @@ from dagster_openai import OpenAIResource
 
 from correctly_assets.definitions import data_assets
 from correctly_assets.domain.sample_workbook import sample_sheets, write_workbook
+from correctly_assets_tests.support.hostile_llm_server import hostile_server
 from correctly_assets_tests.support.local_llm_server import serve_in_thread
 from correctly_assets.resources.files import WorkbookResource
 from correctly_assets.resources.text_generator import TextGeneratorResource
@@ -314,7 +316,10 @@ def test_the_original_stages_send_each_combinations_settings_over_http(
     assert store.count_rows("generated_text", date=DATE, theme=DIARY) == len(used)
 
 
-def test_a_model_out_of_reach_keeps_both_stages_stored_rows(instance, resources, tmp_path):
+@pytest.mark.parametrize("failure", ["unreachable", "[[html]]", "[[garbage]]", "[[nochoices]]"])
+def test_a_model_out_of_reach_keeps_both_stages_stored_rows(instance, resources, tmp_path, failure):
+    """No usable answer at all, whatever it looks like (no server, a proxy's HTML page with
+    status 200, garbage, a completion without choices): the stored rows stay."""
     resources = _original(resources, tmp_path)
     _materialize_head(instance, resources)
     key = f"{DATE}|{DIARY}"
@@ -323,12 +328,24 @@ def test_a_model_out_of_reach_keeps_both_stages_stored_rows(instance, resources,
     store = resources["store"].get_store()
     examples = store.load_prompt_examples(DATE, DIARY, with_rejected=True)
     texts = store.load_generated_texts(DATE, DIARY)
-    with socket.socket() as probe:  # a port nothing listens on
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    resources["text_generator"] = TextGeneratorResource(
-        openai=OpenAIResource(api_key="test-key", base_url=f"http://127.0.0.1:{port}/v1"),
-        model="local-test-model", max_retries=0)
+    with contextlib.ExitStack() as stack:
+        if failure == "unreachable":
+            with socket.socket() as probe:  # a port nothing listens on
+                probe.bind(("127.0.0.1", 0))
+                base_url = f"http://127.0.0.1:{probe.getsockname()[1]}/v1"
+        else:
+            base_url = stack.enter_context(hostile_server(always=failure))
+        resources["text_generator"] = TextGeneratorResource(
+            openai=OpenAIResource(api_key="test-key", base_url=base_url),
+            model="local-test-model", max_retries=0)
+        _fail_both_stages(instance, resources, key)
+    # nothing replaced by failures
+    assert store.load_prompt_examples(DATE, DIARY, with_rejected=True) == examples
+    assert store.load_generated_texts(DATE, DIARY) == texts
+
+
+def _fail_both_stages(instance, resources, key):
+    """Both LLM stages fail for the partition, naming it, and never the key."""
     for asset in ("prompt_examples", "generated_texts"):
         result = dg.materialize(data_assets, selection=[asset], partition_key=key,
                                 instance=instance, resources=resources, raise_on_error=False)
@@ -337,6 +354,3 @@ def test_a_model_out_of_reach_keeps_both_stages_stored_rows(instance, resources,
         message = failure.step_failure_data.error.message
         assert "every call failed for 1 partition(s)" in message and key in message, message
         assert "test-key" not in message
-    # nothing replaced by failures
-    assert store.load_prompt_examples(DATE, DIARY, with_rejected=True) == examples
-    assert store.load_generated_texts(DATE, DIARY) == texts

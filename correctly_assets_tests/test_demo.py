@@ -34,6 +34,7 @@ def test_demo_materialises_the_whole_graph_for_one_date(cli_env, database_url, t
     assert version.tags["date"] == DATE
     assert f"registered_model: correctly version {version.version}" in done.stdout
     assert "validation GLEU" in done.stdout and "jfleg GLEU" in done.stdout
+    assert "validation replies: " in done.stdout and "fell back to the learner's text" in done.stdout
 
 
 def test_demo_runs_the_original_sample_end_to_end(cli_env, database_url, tracking_uri):

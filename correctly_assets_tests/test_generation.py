@@ -1,7 +1,6 @@
 """Generation over real HTTP with the real openai client: nothing lost, order kept."""
 
 import asyncio
-import contextlib
 import json
 import time
 
@@ -27,6 +26,7 @@ from correctly_assets.domain.generation import (
     usage_summary,
 )
 from correctly_assets.domain.prompts import render_prompts
+from correctly_assets_tests.support.hostile_llm_server import API_KEY, MANY_EDITS, hostile_server
 from correctly_assets_tests.support.local_llm_server import serve_in_thread
 from correctly_assets.resources.text_generator import TextGeneratorResource
 from correctly_assets_tests.test_prompts import SPEC
@@ -166,73 +166,12 @@ def test_answers_come_in_the_original_korean_format_over_http():
         assert all(p.label and p.edits for p in text.parsed.points)
 
 
-API_KEY = "sk-test-SECRET-0123456789abcdef"
-
-
-@contextlib.contextmanager
-def _hostile_server():
-    """An OpenAI-compatible server that misbehaves per prompt, by a marker in its text."""
-    import threading
-
-    import uvicorn
-    from starlette.applications import Starlette
-    from starlette.responses import HTMLResponse, JSONResponse, StreamingResponse
-    from starlette.routing import Route
-
-    from correctly_assets_tests.support.local_llm_server import _answer_for, _free_port
-
-    async def chat(request):
-        body = await request.json()
-        text = body["messages"][-1]["content"]
-        answer = _answer_for(text)
-        completion = {"id": "x", "object": "chat.completion", "created": 0, "model": "m",
-                      "choices": [{"index": 0, "finish_reason": "stop",
-                                   "message": {"role": "assistant", "content": answer}}],
-                      "usage": {"prompt_tokens": 1, "completion_tokens": 2, "total_tokens": 3}}
-        if "[[int]]" in text:
-            completion["choices"][0]["message"]["content"] = 42
-        elif "[[usage]]" in text:
-            completion["usage"] = {"prompt_tokens": "many", "completion_tokens": None}
-        elif "[[html]]" in text:
-            return HTMLResponse("<html><body>gateway says hi</body></html>")
-        elif "[[echo]]" in text:  # a gateway that echoes the request's credentials
-            return JSONResponse({"error": {"message": "bad key: " + request.headers["authorization"]
-                                           + f" (api_key={API_KEY})"}}, status_code=401)
-        elif "[[trickle]]" in text:  # one byte at a time: every read is quick, the whole is not
-            async def trickle():
-                for _ in range(600):  # bounded: 3 minutes at most
-                    yield b" "
-                    await asyncio.sleep(0.3)
-            return StreamingResponse(trickle(), media_type="application/json")
-        elif "[[silent]]" in text:  # accepts, then says nothing
-            await asyncio.sleep(10)
-        elif "[[huge]]" in text:
-            completion["choices"][0]["message"]["content"] = answer + "x" * 1_000_000
-        return JSONResponse(completion)
-
-    port = _free_port()
-    server = uvicorn.Server(uvicorn.Config(Starlette(routes=[
-        Route("/v1/chat/completions", chat, methods=["POST"])]),
-        host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    for _ in range(200):
-        if server.started:
-            break
-        time.sleep(0.05)
-    try:
-        yield f"http://127.0.0.1:{port}/v1"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
-
-
 @pytest.mark.adversarial
 def test_every_malformed_answer_is_kept_with_its_reason_and_the_batch_goes_on():
     markers = ["", "[[int]]", "[[usage]]", "[[html]]", "[[echo]]", "[[huge]]", ""]
     prompts = [p.model_copy(update={"prompt": p.prompt + m})
                for p, m in zip(PROMPTS, markers)]
-    with _hostile_server() as base_url:
+    with hostile_server() as base_url:
         generator = TextGeneratorResource(
             openai=OpenAIResource(api_key=API_KEY, base_url=base_url),
             model="local-test-model", max_retries=0)
@@ -254,6 +193,46 @@ def test_every_malformed_answer_is_kept_with_its_reason_and_the_batch_goes_on():
 
 
 @pytest.mark.adversarial
+def test_no_answer_hangs_the_batch_fills_the_memory_or_breaks_the_store():
+    """Beside good answers: a point of 30 edits (once exponential to parse), usage counts
+    the store cannot hold, a body that never ends, a gzip bomb, garbage and no choices.
+    The batch ends in seconds, its memory stays bounded, and every row is storable."""
+    import resource
+
+    from correctly_assets.domain.deadline_http import MAX_RESPONSE_BYTES
+    from correctly_assets.domain.generation import MAX_TOKEN_COUNT, is_failed_request
+
+    markers = ["", "[[edits]]", "[[tokens]]", "[[endless]]", "[[bomb]]", "[[garbage]]",
+               "[[nochoices]]"]
+    prompts = [p.model_copy(update={"prompt": p.prompt + m}) for p, m in zip(PROMPTS, markers)]
+    peak_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    started = time.monotonic()
+    with hostile_server() as base_url:
+        generator = TextGeneratorResource(
+            openai=OpenAIResource(api_key=API_KEY, base_url=base_url),
+            model="local-test-model", max_retries=0)
+        with dg.build_asset_context() as context:
+            texts, usage = generator.generate(context, prompts)
+    assert time.monotonic() - started < 60
+    # Well under the 1 GiB the endless body would send, or the 64 MiB the bomb inflates to.
+    grown_mib = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - peak_before) / 1024
+    assert grown_mib < 200, f"peak memory grew {grown_mib:.0f} MiB"
+    good, edits, tokens, endless, bomb, garbage, nochoices = texts
+    assert good.accepted
+    assert edits.raw_answer and MANY_EDITS in edits.raw_answer  # parsed or judged, in time
+    assert tokens.accepted and (tokens.prompt_tokens, tokens.completion_tokens) == (0, 0)
+    for text in (good, edits, tokens):
+        assert 0 <= text.prompt_tokens <= MAX_TOKEN_COUNT and 0 <= text.completion_tokens <= MAX_TOKEN_COUNT
+    for text, cause in ((endless, "body"), (bomb, "inflated")):
+        assert is_failed_request(text), text.rejection_reason
+        assert f"ResponseTooLarge: the response {cause} passed {MAX_RESPONSE_BYTES:,} bytes" \
+            in text.rejection_reason
+    for text in (garbage, nochoices):  # not an answer: a failed call, never journaled
+        assert is_failed_request(text), text.rejection_reason
+    assert usage["failed_calls"] == 4
+
+
+@pytest.mark.adversarial
 def test_redaction_of_secrets_and_credential_shaped_strings():
     assert redact("key sk-abcdefghijkl and s3cr3t-value", ["s3cr3t-value"]) == \
         "key [REDACTED] and [REDACTED]"
@@ -266,7 +245,7 @@ def test_redaction_of_secrets_and_credential_shaped_strings():
 def test_a_call_ends_by_its_deadline_whatever_the_server_does():
     prompts = [p.model_copy(update={"prompt": p.prompt + m})
                for p, m in zip(PROMPTS, ["[[trickle]]", "[[silent]]", ""])]
-    with _hostile_server() as base_url:
+    with hostile_server() as base_url:
         generator = TextGeneratorResource(
             openai=OpenAIResource(api_key=API_KEY, base_url=base_url), model="local-test-model",
             timeout_s=1.0, call_deadline_s=2.5)
@@ -289,7 +268,7 @@ def test_a_batch_ends_by_its_budget_and_keeps_every_prompt():
     prompts = [PROMPTS[0].model_copy(update={"prompt_id": f"{PROMPTS[0].date}|{PROMPTS[0].theme}|{i:04d}", "index": i,
                                              "prompt": PROMPTS[0].prompt + "[[silent]]"})
                for i in range(10)]
-    with _hostile_server() as base_url:
+    with hostile_server() as base_url:
         generator = TextGeneratorResource(
             openai=OpenAIResource(api_key=API_KEY, base_url=base_url), model="local-test-model",
             timeout_s=1.0, call_deadline_s=60.0, batch_budget_s=2.5, max_concurrency=2)

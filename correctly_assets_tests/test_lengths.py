@@ -101,8 +101,8 @@ def test_a_pair_is_as_long_as_its_longer_answer(byte_tokenizer):
 
 @pytest.mark.integration
 def test_measured_lengths_are_the_lengths_trl_trains(byte_tokenizer, tmp_path):
-    """The measure is TRL's own tokenisation: its dataset rows, untruncated, have exactly
-    the measured lengths."""
+    """The measure is TRL's own tokenisation: at the max_length sized from the data, TRL's
+    dataset rows have exactly the measured lengths, so none was cut."""
     from correctly_assets.training.sft import build_trainer
 
     from transformers import AutoModelForCausalLM
@@ -110,10 +110,13 @@ def test_measured_lengths_are_the_lengths_trl_trains(byte_tokenizer, tmp_path):
     base = build_tiny_model(tmp_path / "bytes", vocab_size=BYTES_VOCAB)
     chats = [_chat(i, 1 + i % 4) for i in range(6)]
     config = TrainingConfig(train_file="t.jsonl", output_dir=str(tmp_path), max_steps=1)
+    measured = [chat_tokens(byte_tokenizer, c["messages"]) for c in chats]
+    max_length, _ = fit_max_length(measured, 0, context=2048)
+    assert max_length - 64 < max(measured) <= max_length
     trainer = build_trainer(config, AutoModelForCausalLM.from_pretrained(base), byte_tokenizer,
-                            chats, [], bf16=False, checkpoints_dir=tmp_path / "c", max_length=4096)
-    trained = [len(row["input_ids"]) for row in trainer.train_dataset]
-    assert trained == [chat_tokens(byte_tokenizer, c["messages"]) for c in chats]
+                            chats, [], bf16=False, checkpoints_dir=tmp_path / "c",
+                            max_length=max_length)
+    assert [len(row["input_ids"]) for row in trainer.train_dataset] == measured
 
 
 @pytest.mark.integration
@@ -193,4 +196,5 @@ def test_the_real_size_benchmark_runs_its_whole_path_at_toy_shapes():
     [plan] = [line for line in lines if line.startswith("A100 plan, LoRA")]
     assert "28,350 chats" in plan
     [sized] = [line for line in lines if line.startswith("max_length sized from the data")]
+    assert "generation budget" in sized
     assert '"left_out": 0' in next(line for line in lines if line.startswith("  sft-lora "))

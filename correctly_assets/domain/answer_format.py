@@ -65,8 +65,15 @@ _CONTINUATION = re.compile(r"^(?:\s+\S|\s*[-*•]\s+\S)")  # an indented or bull
 _OPEN = "\"“'‘"
 _ARROW = r"(?:->|→|=>|⇒)"
 _ARROW_CHAR = re.compile(_ARROW)
-# A quoted span closes with its own kind of quote: "…", “…”, '…' or ‘…’.
-_Q = "(?:\"[^\n]*?\"|“[^\n]*?”|'[^\n]*?'|‘[^\n]*?’)"
+# A quoted span closes with the first quote of its own kind: "…", “…”, '…' or ‘…’; “…” may
+# hold one balanced “…” inside, and in '…' and ‘…’ an apostrophe between two Latin letters
+# (don't) is text. So each span, and a
+# list of spans, can be read one way only: parsing stays linear in the text's length, where
+# spans free to run over other quotes made a long list of edits exponential.
+_IN_WORD = "(?<=[A-Za-z]){}(?=[A-Za-z])"  # an apostrophe: a quote mark inside a word
+_Q = ("(?:\"[^\"\n]*\"|“(?:[^“”\n]|“[^“”\n]*”)*”"
+      "|'(?:[^'\n]|" + _IN_WORD.format("'") + ")*'"
+      "|‘(?:[^’\n]|" + _IN_WORD.format("’") + ")*’)")
 _EDIT = re.compile(rf"(?P<before>{_Q})\s*{_ARROW}\s*(?P<after>{_Q})")
 _EDITS = rf"{_Q}\s*{_ARROW}\s*{_Q}(?:\s*[,;]\s*{_Q}\s*{_ARROW}\s*{_Q})*"
 # A point that starts with its edits: "x" → "y", "a" → "b": explanation. The separators
@@ -85,10 +92,12 @@ _BARE_HEAD = re.compile(
     re.S,
 )
 # Edits written into Korean prose: "wake up"과 "eat"를 "woke up"과 "had"로 ...
-_QUOTED_LIST = rf"{_Q}(?:\s*(?:과|와|,|및)\s*{_Q})*"
-_KOREAN_EDIT = re.compile(
-    rf"(?P<before>{_QUOTED_LIST})\s*[을를]\s+(?P<after>{_QUOTED_LIST})\s*(?:으로|로)"
-)
+# Read in one pass over the quoted spans (a pattern of lists of spans, tried from every
+# quote, was quadratic in the spans of a list that never closed with 로).
+_QUOTED = re.compile(_Q)
+_LIST_JOIN = re.compile(r"\s*(?:과|와|,|및)\s*")
+_OBJECT_MARK = re.compile(r"\s*[을를]\s+")
+_TO_MARK = re.compile(r"\s*(?:으로|로)")
 _BOLD_LABEL = re.compile(r"^\*\*(?P<label>[^*\"“”'‘’]+?)\*\*\s*[:：]?\s*")
 _PLAIN_LABEL = re.compile(r"^(?P<label>[^\"“”'‘’:：→*]{1,40}?)\s*[:：]\s+(?=\S)")
 _SPAN_DECORATION = "*_` \"“”'‘’"
@@ -192,8 +201,25 @@ def _unquote(span: str) -> str:
     return span.strip()[1:-1].strip()
 
 
-def _unquote_list(text: str) -> list[str]:
-    return [_unquote(m.group()) for m in re.finditer(_Q, text)]
+def _quoted_lists(text: str) -> list[tuple[int, int, list[str]]]:
+    """(start, end, spans unquoted) of each run of quoted spans joined by 과, 와, "," or 및."""
+    runs: list[tuple[int, int, list[str]]] = []
+    for match in _QUOTED.finditer(text):
+        if runs and _LIST_JOIN.fullmatch(text, runs[-1][1], match.start()):
+            start, _, spans = runs[-1]
+            runs[-1] = (start, match.end(), [*spans, _unquote(match.group())])
+        else:
+            runs.append((match.start(), match.end(), [_unquote(match.group())]))
+    return runs
+
+
+def _korean_edits(text: str):
+    """(start, end, befores, afters) of each 'LIST을/를 LIST(으)로' in Korean prose."""
+    runs = _quoted_lists(text)
+    for (start, end, befores), (next_start, next_end, afters) in zip(runs, runs[1:]):
+        to = _TO_MARK.match(text, next_end)
+        if _OBJECT_MARK.fullmatch(text, end, next_start) and to:
+            yield start, to.end(), befores, afters
 
 
 def _prose_edits(explanation: str) -> tuple[Edit, ...]:
@@ -203,15 +229,14 @@ def _prose_edits(explanation: str) -> tuple[Edit, ...]:
     for match in _EDIT.finditer(explanation):
         found.append((match.start(), _edit(match)))
         taken.append(match.span())
-    for match in _KOREAN_EDIT.finditer(explanation):
-        if any(match.start() < end and start < match.end() for start, end in taken):
+    for start, end, befores, afters in _korean_edits(explanation):
+        if any(start < taken_end and taken_start < end for taken_start, taken_end in taken):
             continue
-        befores, afters = _unquote_list(match["before"]), _unquote_list(match["after"])
         if len(befores) == len(afters):
             edits = [Edit(before=b.strip(), after=a.strip()) for b, a in zip(befores, afters)]
         else:
             edits = [Edit(before=", ".join(befores), after=", ".join(afters))]
-        found.extend((match.start(), e) for e in edits)
+        found.extend((start, e) for e in edits)
     return tuple(edit for _, edit in sorted(found, key=lambda item: item[0]))
 
 

@@ -24,6 +24,7 @@ import openai
 import tenacity
 
 from .answer_format import AnswerRejected, parse_answer
+from .deadline_http import DeadlineExceeded, ResponseTooLarge
 from .models import GeneratedText, PromptExample
 from .offline_generator import generate_offline_answer, write_offline_answer
 from .prompts import answer_language
@@ -207,9 +208,17 @@ def openai_acomplete_fn(
     return complete
 
 
+# The most a token count column holds (PostgreSQL's integer).
+MAX_TOKEN_COUNT = 2**31 - 1
+
+
 def _tokens(usage: object, name: str) -> int:
+    """A usage count the server reported; 0 when it is not a count the store can hold (a
+    string, a negative number, 2**31), as when it sends none: one bad figure must not cost
+    the paid answer beside it."""
     value = getattr(usage, name, 0)
-    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else 0
+    return (value if isinstance(value, int) and not isinstance(value, bool)
+            and 0 <= value <= MAX_TOKEN_COUNT else 0)
 
 
 def _completion(response: object, model: str) -> Completion:
@@ -243,6 +252,9 @@ def _failed(prompt: PromptExample, err: Exception, secrets: tuple[str, ...]) -> 
         reason = f"malformed response: {err}"
     else:
         reason = f"request failed: {type(err).__name__}: {err}"
+        cause = err.__cause__  # the openai client wraps the transport's error: say what it was
+        if isinstance(cause, (DeadlineExceeded, ResponseTooLarge)):
+            reason += f" ({type(cause).__name__}: {cause})"
     return GeneratedText(**base, raw_answer="", model="", rejection_reason=redact(reason, secrets))
 
 
@@ -325,9 +337,12 @@ async def generate_texts_async(
                     "the batch's budget was spent before this call could start"), secrets)
             else:
                 try:
-                    text = _judged(prompt, await complete(prompt), secrets)
+                    completion = await complete(prompt)
                 except Exception as err:  # noqa: BLE001 - recorded, the batch goes on
                     text = _failed(prompt, err, secrets)
+                else:
+                    # Parsing is CPU work: off the event loop, so the other calls go on.
+                    text = await asyncio.to_thread(_judged, prompt, completion, secrets)
         if on_answer is not None:
             on_answer(prompt, text)
         return text
@@ -336,7 +351,10 @@ async def generate_texts_async(
 
 
 def is_failed_request(text: GeneratedText) -> bool:
-    return (text.rejection_reason or "").startswith("request failed")
+    """No answer came back for the prompt: the call raised, or what came back was not a chat
+    completion (a proxy's HTML page with status 200, garbage, no choices). Such a row is not
+    journaled, and a partition of nothing else keeps its stored rows."""
+    return (text.rejection_reason or "").startswith(("request failed", "malformed response"))
 
 
 def usage_summary(texts: list[GeneratedText]) -> dict[str, int]:

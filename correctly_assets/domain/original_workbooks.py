@@ -18,6 +18,7 @@ Excel row and column.
 from __future__ import annotations
 
 import hashlib
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -125,6 +126,9 @@ class OriginalWorkbooks(_Record):
         return [t.text for t in self.themes] or [NO_THEME]
 
 
+# The largest whole number (an id, a length in tokens, a speaker count) a store column holds:
+# PostgreSQL's integer.
+MAX_WHOLE = 2**31 - 1
 # Column kinds: an id, a reference (an id in another table), text, a number.
 ID, REF, TEXT, FLOAT, INT = "id", "ref", "text", "float", "int"
 
@@ -242,12 +246,19 @@ class _Reader:
         if isinstance(number, bool) or not isinstance(number, (int, float)):
             self.problem(sheet, cell.row, column, f"expected a number, found {value!r}", letter)
             return None
+        if not math.isfinite(number):  # 'inf' or 'nan' typed as text
+            self.problem(sheet, cell.row, column, f"expected a finite number, found {value!r}", letter)
+            return None
         if kind == FLOAT:
             return float(number)
         if float(number) != int(number):
             self.problem(sheet, cell.row, column, f"expected a whole number, found {value!r}", letter)
             return None
         whole = int(number)
+        if whole > MAX_WHOLE:  # 3e9 tokens: no API takes it and the store cannot hold it
+            self.problem(sheet, cell.row, column, f"{value!r} is over {MAX_WHOLE:,}, the largest "
+                         "whole number the store holds", letter)
+            return None
         if kind in (ID, REF) and whole < 1:
             self.problem(sheet, cell.row, column, f"an id is a positive whole number, found {value!r}", letter)
             return None
