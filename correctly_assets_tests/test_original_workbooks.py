@@ -142,6 +142,23 @@ def test_problems_are_named_by_file_sheet_row_and_column(tmp_path):
 
 
 @pytest.mark.adversarial
+def test_numbers_no_api_or_store_takes_are_refused_before_any_call(tmp_path):
+    """A length of 3e9 or 1e300 tokens, inf or nan typed as text: named by cell when the
+    workbooks are read, before a call is paid for (they once overflowed the store after 45)."""
+    text = _text_repository(False)
+    text["length"] += [[3, 3e9], [4, 1e300], [5, "inf"]]
+    text["creativity"].append([4, "nan", "level"])
+    message = _problems(tmp_path, text, _correction_script(False))
+    for row, value in ((4, "3000000000"), (5, "1e+300")):
+        assert (f"sheet 'text_repository.xlsx: length', row {row}, column 'length' (B): {value} "
+                "is over 2,147,483,647, the largest whole number the store holds") in message
+    assert ("sheet 'text_repository.xlsx: length', row 6, column 'length' (B): expected a finite "
+            "number, found 'inf'") in message
+    assert ("sheet 'text_repository.xlsx: creativity', row 5, column 'degree' (B): expected a "
+            "finite number, found 'nan'") in message
+
+
+@pytest.mark.adversarial
 def test_a_missing_workbook_and_a_missing_column_are_named(tmp_path):
     text = _text_repository(False)
     text["form"] = [["id", "form", "speaker_num"], [1, "설명문", 0]]
