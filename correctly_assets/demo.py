@@ -16,8 +16,7 @@ import unicodedata
 import dagster as dg
 
 from .definitions import build_resources, data_assets, model_assets
-from .paths import dagster_home, tracking_uri
-from .serving.model_source import redacted
+from .paths import dagster_home, redacted, tracking_uri
 
 PARTITIONED = ["prompt_examples", "generated_texts", "train_split"]
 MODEL = ["fine_tuned_model", "model_evaluation", "registered_model"]

@@ -4,7 +4,11 @@ the training entry point and the serving app."""
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
+
+# scheme://user:password@host...: the user information of a URI's authority.
+_USERINFO = re.compile(r"^(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)(?P<user>[^/@:]*)(?::(?P<password>[^/@]*))?@")
 
 
 def dagster_home() -> Path:
@@ -23,6 +27,33 @@ def default_tracking_uri() -> str:
     return f"sqlite:///{dagster_home() / 'correctly' / 'mlflow.db'}"
 
 
+def redacted(uri: str) -> str:
+    """The URI with any password replaced by ***, fit for logs and errors; never raises,
+    whatever the rest of the URI holds (a malformed port, say)."""
+    return _USERINFO.sub(lambda m: f"{m['scheme']}{m['user']}{':***' if m['password'] is not None else ''}@",
+                         uri, count=1)
+
+
+def without_credentials(uri: str) -> str:
+    """The URI with its user information taken out. When it had any, MLflow is given it
+    through its own MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD (unless they are
+    set already), so the password is in no URI MLflow logs, tags or prints."""
+    match = _USERINFO.match(uri)
+    if not match:
+        return uri
+    os.environ.setdefault("MLFLOW_TRACKING_USERNAME", match["user"])
+    if match["password"] is not None:
+        os.environ.setdefault("MLFLOW_TRACKING_PASSWORD", match["password"])
+    return match["scheme"] + uri[match.end():]
+
+
 def tracking_uri() -> str:
-    """The MLflow store in effect: MLFLOW_TRACKING_URI, else the embedded one."""
-    return os.environ.get("MLFLOW_TRACKING_URI") or default_tracking_uri()
+    """The MLflow store in effect: MLFLOW_TRACKING_URI, else the embedded one. Credentials in
+    it are moved to MLflow's own variables, the variable itself rewritten without them, so
+    that nothing else in the process (dagster-mlflow included) sees them in a URI."""
+    uri = os.environ.get("MLFLOW_TRACKING_URI")
+    if not uri:
+        return default_tracking_uri()
+    clean = without_credentials(uri)
+    os.environ["MLFLOW_TRACKING_URI"] = clean
+    return clean

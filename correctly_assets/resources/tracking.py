@@ -15,7 +15,7 @@ import dagster as dg
 from dagster_mlflow import end_mlflow_on_run_finished
 from dagster_mlflow.resources import CONFIG_SCHEMA, MlFlow
 
-from ..paths import default_tracking_uri
+from ..paths import default_tracking_uri, tracking_uri, without_credentials
 from ..training.sft import ensure_experiment
 
 EXPERIMENT = "correctly"
@@ -49,5 +49,8 @@ def mlflow_resource(uri: str | None = None) -> dg.ResourceDefinition:
     """The `mlflow` resource: `uri`, else the server named by MLFLOW_TRACKING_URI (read when
     a run starts, and kept out of the run's config), else the embedded SQLite store."""
     if uri is None:
+        tracking_uri()  # moves credentials in MLFLOW_TRACKING_URI to MLflow's own variables
         uri = {"env": "MLFLOW_TRACKING_URI"} if os.environ.get("MLFLOW_TRACKING_URI") else default_tracking_uri()
+    else:
+        uri = without_credentials(uri)
     return mlflow_tracking.configured({"experiment_name": EXPERIMENT, "mlflow_tracking_uri": uri})

@@ -18,10 +18,9 @@ from concurrent.futures import TimeoutError as FuturesTimeout
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
-from urllib.parse import urlsplit, urlunsplit
 
 from ..domain.chat_format import Reply, parse_reply
-from ..paths import tracking_uri
+from ..paths import redacted, tracking_uri, without_credentials
 
 if TYPE_CHECKING:
     from ..evaluation.corrector import Corrector
@@ -37,16 +36,6 @@ class ModelNotFound(RuntimeError):
     """The registry has no model version under the configured name and alias."""
 
 
-def redacted(uri: str) -> str:
-    """The URI without a password, fit for logs and error messages."""
-    parts = urlsplit(uri)
-    if parts.password is None:
-        return uri
-    host = parts.hostname or ""
-    netloc = f"{parts.username}:***@{host}" + (f":{parts.port}" if parts.port else "")
-    return urlunsplit(parts._replace(netloc=netloc))
-
-
 @dataclass(frozen=True)
 class ServingSettings:
     tracking_uri: str
@@ -57,6 +46,8 @@ class ServingSettings:
     max_new_tokens: int | None = None
 
     def __post_init__(self):
+        # A password in the URI goes to MLflow's own variables, never into a log line.
+        object.__setattr__(self, "tracking_uri", without_credentials(self.tracking_uri))
         if self.max_new_tokens is not None and self.max_new_tokens <= 0:
             raise ValueError(f"max_new_tokens must be positive, got {self.max_new_tokens}")
 

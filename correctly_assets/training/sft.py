@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 from ..domain.chat_format import language_of, write_chat_format
+from ..paths import without_credentials
 from .config import TrainingConfig
 from .lengths import (
     OverLongChats,
@@ -192,8 +193,9 @@ def _readable_json(path: Path) -> bool:
 
 
 def _tracking_uri(config: TrainingConfig, output_dir: Path) -> str:
-    return (config.mlflow_tracking_uri or os.environ.get("MLFLOW_TRACKING_URI")
-            or f"sqlite:///{output_dir.resolve() / 'mlflow.db'}")
+    # Credentials in the URI go to MLflow's own variables (paths.without_credentials).
+    return without_credentials(config.mlflow_tracking_uri or os.environ.get("MLFLOW_TRACKING_URI")
+                               or f"sqlite:///{output_dir.resolve() / 'mlflow.db'}")
 
 
 def ensure_experiment(client, name: str, tracking_uri: str) -> str:
@@ -409,7 +411,8 @@ def tracked_run(config, output_dir: Path, lineage: dict[str, Any] | None,
     if checkpoint is not None:
         logger.info("Resuming from checkpoint %s (MLflow run %s)", checkpoint, run_id)
     try:
-        log_new_params(client, run_id, {**asdict(config), **params})
+        log_new_params(client, run_id, {**asdict(config), **params,
+                                        "mlflow_tracking_uri": tracking_uri})
         if lineage:
             client.log_dict(run_id, lineage, "lineage.json")
             for key, value in lineage.items():
