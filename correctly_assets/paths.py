@@ -38,6 +38,7 @@ def without_credentials(uri: str) -> str:
     """The URI with its user information taken out. When it had any, MLflow is given it
     through its own MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD (unless they are
     set already), so the password is in no URI MLflow logs, tags or prints."""
+    bound_mlflow_calls()
     match = _USERINFO.match(uri)
     if not match:
         return uri
@@ -47,10 +48,22 @@ def without_credentials(uri: str) -> str:
     return match["scheme"] + uri[match.end():]
 
 
+# MLflow's own HTTP defaults (120 s a request, 7 retries with growing backoff) let a call to
+# an unreachable server go on for many minutes; these bound each call to about two.
+MLFLOW_HTTP_DEADLINES = {"MLFLOW_HTTP_REQUEST_TIMEOUT": "30", "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "3"}
+
+
+def bound_mlflow_calls() -> None:
+    """MLflow's HTTP calls bounded (MLFLOW_HTTP_DEADLINES), unless set in the environment."""
+    for name, value in MLFLOW_HTTP_DEADLINES.items():
+        os.environ.setdefault(name, value)
+
+
 def tracking_uri() -> str:
     """The MLflow store in effect: MLFLOW_TRACKING_URI, else the embedded one. Credentials in
     it are moved to MLflow's own variables, the variable itself rewritten without them, so
     that nothing else in the process (dagster-mlflow included) sees them in a URI."""
+    bound_mlflow_calls()
     uri = os.environ.get("MLFLOW_TRACKING_URI")
     if not uri:
         return default_tracking_uri()

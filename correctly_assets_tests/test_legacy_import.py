@@ -206,3 +206,31 @@ def test_a_connection_error_names_what_failed_without_the_password():
         read_legacy_database("postgresql://importer:s3cret-Pass-0123@127.0.0.1:9/text_generation")
     assert "reading the original database failed: OperationalError" in str(caught.value)
     assert "s3cret-Pass-0123" not in str(caught.value)
+
+
+@pytest.mark.adversarial
+def test_a_database_that_accepts_and_never_answers_fails_within_its_deadline():
+    """A port that accepts connections and says nothing: the import and the store each give
+    up within libpq's connect deadline, naming what failed, instead of hanging."""
+    import socket
+    import time
+
+    from correctly_assets.store import CorrectionStore
+    from correctly_assets.store.correction_store import CONNECT_TIMEOUT_S
+    from correctly_assets.store.legacy import read_legacy_database
+
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)  # the kernel completes the handshake; nobody ever answers
+        url = f"postgresql://importer:s3cret@127.0.0.1:{silent.getsockname()[1]}/text_generation"
+        started = time.monotonic()
+        with pytest.raises(ConnectionError, match="reading the original database failed") as caught:
+            read_legacy_database(url)
+        assert time.monotonic() - started < CONNECT_TIMEOUT_S + 10
+        assert "s3cret" not in str(caught.value)
+        store = CorrectionStore.connect(url)
+        started = time.monotonic()
+        with pytest.raises(Exception, match="timeout"):
+            store.create_schema()
+        assert time.monotonic() - started < CONNECT_TIMEOUT_S + 10
+        store.dispose()

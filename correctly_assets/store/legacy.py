@@ -10,7 +10,9 @@ from sqlalchemy import MetaData, Table, create_engine, inspect, select
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
-from .correction_store import psycopg2_url
+from .correction_store import connection_deadlines, psycopg2_url
+
+LEGACY_STATEMENT_TIMEOUT_S = 120
 
 # schema.table -> the columns read from it (the original's DDL has these and more).
 LEGACY_TABLES: dict[str, tuple[str, ...]] = {
@@ -63,7 +65,9 @@ def read_legacy_database(url: str) -> dict[str, list[dict]]:
     """Every table's rows (the columns in LEGACY_TABLES), ordered by id, keyed schema.table.
     Raises LegacyShapeError for a database of another shape; a connection error says what
     failed without the URL (it may hold a password)."""
-    engine = create_engine(psycopg2_url(url))
+    # Read-only reads of a database of a few thousand rows: no statement needs minutes.
+    engine = create_engine(psycopg2_url(url),
+                           connect_args=connection_deadlines(LEGACY_STATEMENT_TIMEOUT_S))
     try:
         with engine.connect() as conn:
             problems = shape_problems(inspect(conn))
