@@ -354,3 +354,47 @@ def _fail_both_stages(instance, resources, key):
         message = failure.step_failure_data.error.message
         assert "every call failed for 1 partition(s)" in message and key in message, message
         assert "test-key" not in message
+
+
+@pytest.mark.adversarial
+@pytest.mark.parametrize("break_it", ["grid typo", "name too long in bytes", "NFC twin"])
+def test_a_workbook_change_that_fails_leaves_partitions_themes_and_specs_as_they_were(
+        instance, resources, tmp_path, break_it):
+    """A theme renamed together with a mistake elsewhere: nothing of the change is applied
+    (the old partition, theme row and spec file stay; no new partition)."""
+    import unicodedata
+
+    from correctly_assets.domain.original_workbooks import CORRECTION_SCRIPT
+    from correctly_assets.domain.sample_workbook import write_workbook
+    from correctly_assets_tests.test_original_workbooks import _correction_script, _text_repository
+
+    resources = _original(resources, tmp_path)
+    assert _materialize_head(instance, resources).success
+    directory = tmp_path / "original"
+    partitions = instance.get_dynamic_partitions("theme")
+    store = resources["store"].get_store()
+    themes = store.count_rows("theme")
+    specs_dir = tmp_path / "artifacts" / "yaml_spec"
+    spec_files = {p.name: p.read_bytes() for p in specs_dir.iterdir()}
+
+    script = _correction_script(False)
+    if break_it == "grid typo":
+        script["theme"][1][1] = "새로운 이름의 주제"  # renamed ...
+        (directory / "grid.yaml").write_text("example:\n  theme_id: [1, 2\n", encoding="utf-8")
+    elif break_it == "name too long in bytes":
+        script["theme"][1][1] = "𝒜" * 62  # 62 four-byte letters: 248 bytes, no file name
+    else:  # the same theme typed in its decomposed (NFD) form: one partition, named twice
+        script["theme"].append([3, unicodedata.normalize("NFD", DIARY)])
+    write_workbook(directory / CORRECTION_SCRIPT, script)
+
+    result = dg.materialize(data_assets, selection=["raw_sheet", "yaml_spec"], instance=instance,
+                            resources=resources, raise_on_error=False)
+    assert not result.success
+    [failure] = result.get_step_failure_events()
+    assert failure.step_key == "raw_sheet"
+    message = str(failure.step_failure_data.error)
+    assert {"grid typo": "grid.yaml", "name too long in bytes": "248 bytes in UTF-8",
+            "NFC twin": "repeats row 2"}[break_it] in message, message
+    assert instance.get_dynamic_partitions("theme") == partitions
+    assert store.count_rows("theme") == themes
+    assert {p.name: p.read_bytes() for p in specs_dir.iterdir()} == spec_files

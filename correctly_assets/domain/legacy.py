@@ -14,13 +14,14 @@ import run twice writes the same rows.
 from __future__ import annotations
 
 import datetime as dt
+import unicodedata
 from collections import defaultdict
 from dataclasses import dataclass, field
 
 from .answer_format import AnswerRejected, parse_answer
 from .models import GeneratedText, PromptExample
 from .original_workbooks import NO_THEME
-from .workbook import THEME_NAME_PATTERN
+from .workbook import theme_name_problem
 
 LEGACY_MODEL = "original-correctly"
 LEGACY_PREFIX = "legacy-"
@@ -66,7 +67,9 @@ def _text(prompt_id: str, date: str, theme: str, raw: str) -> GeneratedText:
 def legacy_partitions(rows: dict[str, list[dict]]) -> LegacyImport:
     """The partitions an original database's rows make (see the module's docstring)."""
     cs, tr = "correction_script.", "text_repository."
-    themes = _by_id(rows[cs + "theme"], "theme")
+    # NFC: a theme typed twice in two normalisations is one partition, as in the workbooks.
+    themes = {i: unicodedata.normalize("NFC", t) if isinstance(t, str) else t
+              for i, t in _by_id(rows[cs + "theme"], "theme").items()}
     speakers = _by_id(rows[cs + "speaker"], "speaker")
     styles = _by_id(rows[cs + "style"], "style")
     expressions = _by_id(rows[cs + "key_expression"], "key_expression")
@@ -75,10 +78,10 @@ def legacy_partitions(rows: dict[str, list[dict]]) -> LegacyImport:
     lengths = {r["id"]: r["length"] for r in rows[tr + "length"]}
     examples = {r["id"]: r for r in rows[cs + "example"]}
     problems: list[str] = []
-    bad_themes = sorted({t for t in themes.values() if not THEME_NAME_PATTERN.match(t)})
+    bad_themes = sorted({t for t in themes.values() if theme_name_problem(t)})
     if bad_themes:
-        problems.append(f"correction_script.theme: {bad_themes[:3]} cannot be partition keys "
-                        "(letters, digits, '-', single spaces; up to 64 characters)")
+        problems.append(f"correction_script.theme: {bad_themes[:3]} cannot be partition keys: "
+                        f"{theme_name_problem(bad_themes[0])}")
     partitions: dict[tuple[str, str], LegacyPartition] = defaultdict(LegacyPartition)
     text_of: dict[int, str] = {}
     for row in rows[cs + "generated_text"]:

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,7 +31,6 @@ from .workbook import (
     MAX_CELL_CHARS,
     MAX_COLUMNS,
     MAX_ROWS,
-    THEME_NAME_PATTERN,
     Workbook,
     WorkbookError,
     WorkbookProblem,
@@ -38,6 +38,7 @@ from .workbook import (
     _is_blank,
     _open,
     read_workbook,
+    theme_name_problem,
 )
 
 TEXT_REPOSITORY = "text_repository.xlsx"
@@ -236,7 +237,9 @@ class _Reader:
                 self.problem(sheet, cell.row, column, "cell reaches Excel's limit of "
                              f"{MAX_CELL_CHARS:,} characters, so its text may have been cut", letter)
                 return None
-            return value.strip()
+            # One form of each text: themes that differ only in their Unicode normalisation
+            # (NFC and NFD) would be two partitions that look the same.
+            return unicodedata.normalize("NFC", value.strip())
         number = value
         if isinstance(value, str):  # a number typed as text: '1', ' 0.4 '
             try:
@@ -327,10 +330,10 @@ def read_original_workbooks(directory: str | Path) -> OriginalWorkbooks:
             script.problem("theme", row["_row"], "theme",
                            f"theme {row['theme']!r} repeats row {first_row[row['theme']]}")
         first_row.setdefault(row["theme"], row["_row"])
-        if row["theme"] and not THEME_NAME_PATTERN.match(row["theme"]):
-            script.problem("theme", row["_row"], "theme", (
-                f"theme {row['theme']!r} cannot be a partition key: use 1 to 64 letters (any "
-                "script), digits, '_', '-' or single spaces, starting with a letter"))
+        why = row["theme"] and theme_name_problem(row["theme"])
+        if why:
+            script.problem("theme", row["_row"], "theme",
+                           f"theme {row['theme']!r} cannot be a partition key: {why}")
 
     if problems:
         raise WorkbookError(directory, problems)

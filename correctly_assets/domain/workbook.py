@@ -29,6 +29,22 @@ from .prompts import template_problem
 # date and theme of a partition key, '/' and '.' would make paths, ',' and brackets have
 # meanings in Dagster's partition selections, control characters in every one of them.
 THEME_NAME_PATTERN = re.compile(r"^(?=.{1,64}$)[^\W\d_](?:[\w-]| (?! ))*(?<! )$")
+# A file name holds at most 255 bytes: a theme's name, with the longest suffix a file of it
+# gets (".jsonl"), stays well under. 64 Hangul syllables are 192 bytes; 62 four-byte
+# letters (248) would pass the pattern and then fail to become a file.
+MAX_THEME_BYTES = 200
+THEME_NAME_RULE = ("1 to 64 letters (any script), digits, '_', '-' or single spaces, starting "
+                   f"with a letter, at most {MAX_THEME_BYTES} bytes in UTF-8")
+
+
+def theme_name_problem(name: str) -> str | None:
+    """Why `name` cannot be a theme (a partition key and a file name), or None."""
+    if not THEME_NAME_PATTERN.match(name):
+        return f"use {THEME_NAME_RULE}"
+    size = len(name.encode("utf-8"))
+    if size > MAX_THEME_BYTES:
+        return f"it is {size} bytes in UTF-8; use {THEME_NAME_RULE}"
+    return None
 
 MAX_LISTED_PROBLEMS = 50
 
@@ -284,12 +300,11 @@ def _check(sheets: dict[str, _Sheet], problems: list[WorkbookProblem]) -> None:
         themes = sheets["theme"]
         for row in themes.rows:
             name = row.values["name"]
-            if name is not None and not THEME_NAME_PATTERN.match(name):
+            why = name is not None and theme_name_problem(name)
+            if why:
                 problems.append(themes.problem(row.number, "name", (
-                    f"invalid theme name {name!r}: use 1 to 64 letters (any script), digits, "
-                    "'_', '-' or single spaces, starting with a letter (it becomes a "
-                    "partition key and a file name)"
-                )))
+                    f"invalid theme name {name!r}: {why} (it becomes a partition key and a "
+                    "file name)")))
         theme_names = _names(themes, "name")
         for child, what in (("key_expression", "key expressions"), ("example", "examples")):
             if child in sheets:

@@ -38,6 +38,16 @@ def _reference(book: Workbook | OriginalWorkbooks, themes: list[str]) -> Workboo
                     themes=tuple(Theme(name=t, title=t, description="") for t in themes))
 
 
+def _specs(book: Workbook | OriginalWorkbooks, path: str) -> dict:
+    """The spec of each theme; the original's with the grid beside its workbooks."""
+    if isinstance(book, Workbook):
+        return build_theme_specs(book)
+    try:
+        return build_original_specs(book, read_grid_file(Path(path) / GRID_FILE))
+    except GridError as error:
+        raise dg.Failure(str(error)) from None
+
+
 @dg.asset(group_name="data", kinds={"excel", "postgres"})
 def raw_sheet(
     context: dg.AssetExecutionContext,
@@ -46,11 +56,14 @@ def raw_sheet(
 ) -> dg.MaterializeResult:  # of Workbook | OriginalWorkbooks (Dagster types no unions)
     """The workbook read and validated; its themes registered as partitions.
 
-    A bad workbook fails here with every problem named by file, sheet, row and column,
-    before anything is written.
+    A bad workbook (or grid) fails here with every problem named by file, sheet, row and
+    column, before anything is written.
     """
     book = read_workbooks(workbook.path)
     themes = book.theme_names
+    # Everything yaml_spec builds (the specs, the original's grid) is checked before the
+    # store or the partitions change: a bad grid never leaves half a workbook applied.
+    _specs(book, workbook.path)
     store.get_store().replace_reference_data(_reference(book, themes))
     known = set(context.instance.get_dynamic_partitions(theme_partitions.name))
     new_themes = [name for name in themes if name not in known]
@@ -97,15 +110,9 @@ def yaml_spec(
     """One validated YAML spec per theme: what that theme's prompts are built from. From
     the original's workbooks it holds their tables and the grid (`grid.yaml` beside them),
     and the metadata shows what one partition of each theme asks of the LLM."""
-    cost = {}
-    if isinstance(raw_sheet, Workbook):
-        specs = build_theme_specs(raw_sheet)
-    else:
-        try:
-            specs = build_original_specs(raw_sheet, read_grid_file(Path(workbook.path) / GRID_FILE))
-        except GridError as error:
-            raise dg.Failure(str(error)) from None
-        cost = {name: grid_cost(spec) for name, spec in specs.items()}
+    specs = _specs(raw_sheet, workbook.path)
+    cost = ({} if isinstance(raw_sheet, Workbook)
+            else {name: grid_cost(spec) for name, spec in specs.items()})
     directory = artifacts.path("yaml_spec")
     paths = write_specs(specs, directory)
     removed = remove_stale_specs(specs, directory)
