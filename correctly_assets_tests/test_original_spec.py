@@ -22,6 +22,7 @@ from correctly_assets.domain.original_spec import (
 from correctly_assets.domain.original_workbooks import NO_THEME, read_original_workbooks
 from correctly_assets.domain.spec import spec_from_yaml, write_specs
 from correctly_assets_tests.test_original_workbooks import (
+    LATE_PROMPT,
     _correction_script,
     _text_repository,
     _write,
@@ -191,3 +192,42 @@ def test_the_second_stage_counts_towards_the_grid_limit(tmp_path):
     with pytest.raises(GridError, match="asks for 144,000 answers a stage; at most 100,000"):
         build_original_specs(books, read_grid_config(
             {**grid, "generated_text": {"creativity_id": [1, 2]}}))
+
+
+@pytest.mark.adversarial
+def test_a_yaml_alias_bomb_and_a_huge_value_are_refused_without_expanding(tmp_path):
+    import time
+
+    bomb = "a: &a [1, 1, 1, 1, 1, 1, 1, 1, 1]\n" + "".join(
+        f"{chr(98 + i)}: &{chr(98 + i)} [{', '.join(['*' + chr(97 + i)] * 9)}]\n" for i in range(8))
+    (tmp_path / GRID_FILE).write_text(bomb + "form_id: *i\n")
+    started = time.monotonic()
+    with pytest.raises(GridError, match="uses a YAML alias"):
+        read_grid_file(tmp_path / GRID_FILE)
+    # A long list where ids belong: the error quotes a few items, not the whole list.
+    (tmp_path / GRID_FILE).write_text(yaml.safe_dump({**GRID, "style_id": [[1]] * 100_000}))
+    with pytest.raises(GridError) as error:
+        read_grid_file(tmp_path / GRID_FILE)
+    assert len(str(error.value)) < 500
+    assert time.monotonic() - started < 30
+
+
+@pytest.mark.adversarial
+def test_a_template_that_would_render_megabytes_is_refused_naming_it(tmp_path):
+    """{form_description} 1,700 times: refused by its rendered size, before any prompt is
+    kept (the cost estimate once rendered every such prompt, to 6 GB)."""
+    from correctly_assets.domain.prompts import MAX_PROMPT_CHARS, PromptTooLong
+
+    text = _text_repository(False)
+    text["generation_prompt"][1][1] = LATE_PROMPT + "{form_description}" * 1700
+    text["form"][1][2] = "사실을 설명하는 글. " * 10  # 110 characters
+    directory = tmp_path / "original"
+    _write(directory, text, _correction_script(False))
+    (directory / GRID_FILE).write_text(yaml.safe_dump(GRID, allow_unicode=True), encoding="utf-8")
+    spec = build_original_specs(read_original_workbooks(directory),
+                                read_grid_file(directory / GRID_FILE))[DIARY]
+    with pytest.raises(PromptTooLong, match=(
+            r"generation_prompt id 1 \(sheet 'text_repository.xlsx: generation_prompt'\): the "
+            rf"rendered prompt would be [\d,]+ characters; the limit is {MAX_PROMPT_CHARS:,} "
+            r"\(placeholders used most: \{form_description\} 1701x")):
+        grid_cost(spec)

@@ -56,3 +56,18 @@ def test_templates_are_substituted_never_formatted():
     # A spec reaching the renderer (validation refuses it first) is not executed either.
     assert render_template("{speaker:>20000000}", values) == "Minji"
     assert template_problem("{speaker:>1000000000}").startswith("placeholder")
+
+
+@pytest.mark.adversarial
+def test_a_prompt_past_its_size_limit_is_refused_naming_its_template():
+    """{theme_description} 1,724 times once stored six 55 MB prompts."""
+    from correctly_assets.domain.prompts import MAX_PROMPT_CHARS, PromptTooLong
+
+    spec = SPEC.model_copy(update={
+        "theme": Theme(name="travel", title="Travel", description="d" * 32_000),
+        "instruction_prompts": (InstructionPrompt(
+            name="huge", script_type="diary", template="{theme_description} " * 1724),)})
+    with pytest.raises(PromptTooLong, match=(
+            rf"instruction prompt 'huge' \(sheet 'instruction_prompt'\): the rendered prompt "
+            rf"would be [\d,]+ characters; the limit is {MAX_PROMPT_CHARS:,}")):
+        render_prompts(spec, "2026-01-01", 6)

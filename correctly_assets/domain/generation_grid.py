@@ -13,13 +13,14 @@ from __future__ import annotations
 
 import itertools
 import re
+import reprlib
 from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
 
 from .original_workbooks import OriginalWorkbooks
-from .prompts import render_template
+from .prompts import PromptTooLong, render_template
 
 # grid key -> (the OriginalWorkbooks field it picks from, may it be left empty?)
 DIMENSIONS: dict[str, tuple[str, bool]] = {
@@ -42,6 +43,16 @@ def _singular(field: str) -> str:
     return field[:-3] + "y" if field.endswith("ies") else field.removesuffix("s")
 
 
+# What an error quotes of a value: a few items and characters, whatever the file holds.
+_SHOWN = reprlib.Repr()
+_SHOWN.maxlevel, _SHOWN.maxlist, _SHOWN.maxdict = 3, 8, 8
+_SHOWN.maxstring, _SHOWN.maxother, _SHOWN.maxlong = 80, 80, 40
+
+
+def _shown(value) -> str:
+    return _SHOWN.repr(value)
+
+
 class GridError(ValueError):
     """The grid configuration cannot be used; the message names the key."""
 
@@ -51,24 +62,24 @@ def parse_ids(key: str, value: object) -> tuple[int, ...]:
     if value is None or value == [] or value == "":
         return ()
     if isinstance(value, bool):
-        raise GridError(f"{key}: expected ids, a range like 1~5 or [], found {value!r}")
+        raise GridError(f"{key}: expected ids, a range like 1~5 or [], found {_shown(value)}")
     if isinstance(value, int):
         value = [value]
     if isinstance(value, str):
         match = _RANGE.match(value)
         if not match:
-            raise GridError(f"{key}: expected a range like 1~5, found {value!r}")
+            raise GridError(f"{key}: expected a range like 1~5, found {_shown(value)}")
         first, last = int(match[1]), int(match[2])
         if first < 1 or last < first:
-            raise GridError(f"{key}: range {value!r} must run from 1 or more upwards")
+            raise GridError(f"{key}: range {_shown(value)} must run from 1 or more upwards")
         if last - first >= MAX_COMBINATIONS:
-            raise GridError(f"{key}: range {value!r} is longer than {MAX_COMBINATIONS:,}")
+            raise GridError(f"{key}: range {_shown(value)} is longer than {MAX_COMBINATIONS:,}")
         return tuple(range(first, last + 1))
     if isinstance(value, list):
         if not all(isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in value):
-            raise GridError(f"{key}: ids are positive whole numbers, found {value!r}")
+            raise GridError(f"{key}: ids are positive whole numbers, found {_shown(value)}")
         return tuple(dict.fromkeys(value))
-    raise GridError(f"{key}: expected ids, a range like 1~5 or [], found {value!r}")
+    raise GridError(f"{key}: expected ids, a range like 1~5 or [], found {_shown(value)}")
 
 
 @dataclass(frozen=True)
@@ -96,11 +107,11 @@ def read_grid_config(config: dict) -> GridConfig:
     iterations = value("iteration_num")
     iterations = 1 if iterations in (None, "", []) else iterations
     if isinstance(iterations, bool) or not isinstance(iterations, int) or iterations < 1:
-        raise GridError(f"iteration_num: a whole number of 1 or more, found {iterations!r}")
+        raise GridError(f"iteration_num: a whole number of 1 or more, found {_shown(iterations)}")
     answers = config.get(ANSWER_SECTION) or {}
     if not isinstance(answers, dict):
         raise GridError(f"{ANSWER_SECTION}: expected a mapping with creativity_id and length_id, "
-                        f"found {answers!r}")
+                        f"found {_shown(answers)}")
     unknown = sorted(set(answers) - {"creativity_id", "length_id"})
     if unknown:
         raise GridError(f"{ANSWER_SECTION}: only creativity_id and length_id are read here (each "
@@ -129,7 +140,12 @@ def read_grid_file(path: str | Path) -> GridConfig:
     """The grid a YAML file configures, in the original's shape; GridError names the file."""
     path = Path(path)
     try:
-        config = yaml.safe_load(path.read_text(encoding="utf-8"))
+        text = path.read_text(encoding="utf-8")
+        # An alias (*name) repeats what its anchor holds: a 1 KB file of nested aliases
+        # stands for gigabytes once anything walks it (an error message quoting it, say).
+        if any(isinstance(event, yaml.AliasEvent) for event in yaml.parse(text, Loader=yaml.SafeLoader)):
+            raise GridError(f"{path}: uses a YAML alias (*name); write the ids out in full")
+        config = yaml.safe_load(text)
     except FileNotFoundError:
         raise GridError(f"{path}: no grid file; it lists the ids the first stage combines, per "
                         "table (creativity_id: 1~3, form_id: [1, 2], ...), as the original's "
@@ -224,4 +240,8 @@ def generation_prompt(books: OriginalWorkbooks, combination: Combination, theme:
         "theme_theme": theme, "theme": theme, "style_style": style, "style": style, "etc": etc,
     }
     template = pick("generation_prompts", combination.generation_prompt_id).text
-    return render_template(template, values)
+    try:
+        return render_template(template, values)
+    except PromptTooLong as error:
+        raise PromptTooLong(f"generation_prompt id {combination.generation_prompt_id} (sheet "
+                            f"'text_repository.xlsx: generation_prompt'): {error}") from None

@@ -137,13 +137,16 @@ def grid_cost(spec: OriginalThemeSpec) -> dict[str, int]:
     grid = expand_grid(spec.grid, spec.workbooks)
     lengths = {length.id: length.length for length in spec.workbooks.lengths}
     settings = [s for c in grid.combinations for s in answer_settings(spec.grid, c)]
-    prompts = example_requests(spec, "2000-01-01", grid)
+    books = spec.workbooks
+    # One prompt at a time, counted and let go: never the whole partition's prompts at once.
+    characters = sum(len(_prompt(spec, c, example=""))
+                     + len(_record(books.system_prompts, c.system_prompt_id).text or "")
+                     for c in grid.combinations)
     return {
         "combinations": len(grid.combinations),
         "left_out": grid.left_out,
         "answers": len(settings),
-        "first_stage_prompt_characters": sum(len(p.prompt) + len(p.system_prompt or "")
-                                             for p in prompts),
+        "first_stage_prompt_characters": characters,
         "max_completion_tokens": grid.max_completion_tokens + sum(
             lengths[length_id] for _, length_id in settings),
     }

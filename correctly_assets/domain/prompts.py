@@ -10,6 +10,7 @@ import hashlib
 import random
 import re
 import string
+from collections import Counter
 
 from .answer_format import KOREAN_HEADERS, Language
 from .models import PromptExample, ThemeSpec
@@ -93,11 +94,39 @@ def template_problem(template: str, placeholders: frozenset[str] = PLACEHOLDERS)
     return None
 
 
+# The longest prompt rendered: the original's are about 3,500 characters at most (a
+# 344-character generation prompt, a 430-character style and a one-shot example of up to
+# 2,707), so this is nine times that. A placeholder repeated thousands of times in a
+# template would otherwise render prompts of many megabytes, and pay for them.
+MAX_PROMPT_CHARS = 32_000
+
+
+class PromptTooLong(ValueError):
+    """A template whose rendered prompt would pass MAX_PROMPT_CHARS."""
+
+
 def render_template(template: str, values: dict[str, str]) -> str:
     """`template` with its placeholders replaced by `values`: plain substitution, never
-    str.format (see template_problem), so a rendered prompt is as long as its parts."""
-    return "".join(literal + (values[name] if name is not None else "")
-                   for literal, name, _, _ in string.Formatter().parse(template))
+    str.format (see template_problem), so a rendered prompt is as long as its parts. Its
+    length is counted before anything is joined: PromptTooLong past MAX_PROMPT_CHARS."""
+    parts = list(string.Formatter().parse(template))
+    size = sum(len(literal) + (len(values[name]) if name is not None else 0)
+               for literal, name, _, _ in parts)
+    if size > MAX_PROMPT_CHARS:
+        used = Counter(name for _, name, _, _ in parts if name is not None)
+        most = ", ".join(f"{{{name}}} {count}x ({len(values[name]):,} characters)"
+                         for name, count in used.most_common(3))
+        raise PromptTooLong(f"the rendered prompt would be {size:,} characters; the limit is "
+                            f"{MAX_PROMPT_CHARS:,} (placeholders used most: {most or 'none'})")
+    return "".join(literal + (values[name] if name is not None else "") for literal, name, _, _ in parts)
+
+
+def _rendered(instruction, values: dict[str, str]) -> str:
+    try:
+        return render_template(instruction.template, values)
+    except PromptTooLong as error:
+        raise PromptTooLong(f"instruction prompt {instruction.name!r} (sheet 'instruction_prompt'): "
+                            f"{error}") from None
 
 
 def partition_rng(date: str, theme: str) -> random.Random:
@@ -122,7 +151,7 @@ def render_prompts(
         style = rng.choice(spec.styles)
         key = rng.choice(spec.key_expressions)
         example = spec.examples[passage_order[index % len(passage_order)]]
-        head = render_template(instruction.template, dict(
+        head = _rendered(instruction, dict(
             theme=spec.theme.title,
             theme_description=spec.theme.description,
             speaker=f"{speaker.name} ({speaker.description})",

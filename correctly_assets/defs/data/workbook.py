@@ -13,6 +13,7 @@ from ...domain.generation_grid import GRID_FILE, GridError, read_grid_file
 from ...domain.models import Theme, Workbook
 from ...domain.original_spec import build_original_specs, grid_cost
 from ...domain.original_workbooks import OriginalWorkbooks, read_workbooks
+from ...domain.prompts import PromptTooLong
 from ...domain.spec import build_theme_specs, remove_stale_specs, write_specs
 from ...domain.workbook import workbook_to_dataframes
 from ...partitions import theme_partitions
@@ -48,6 +49,15 @@ def _specs(book: Workbook | OriginalWorkbooks, path: str) -> dict:
         raise dg.Failure(str(error)) from None
 
 
+def _costs(specs: dict) -> dict:
+    """What one partition of each original theme asks of the LLM (its prompts rendered,
+    each within MAX_PROMPT_CHARS)."""
+    try:
+        return {name: grid_cost(spec) for name, spec in specs.items()}
+    except PromptTooLong as error:
+        raise dg.Failure(str(error)) from None
+
+
 @dg.asset(group_name="data", kinds={"excel", "postgres"})
 def raw_sheet(
     context: dg.AssetExecutionContext,
@@ -61,9 +71,11 @@ def raw_sheet(
     """
     book = read_workbooks(workbook.path)
     themes = book.theme_names
-    # Everything yaml_spec builds (the specs, the original's grid) is checked before the
-    # store or the partitions change: a bad grid never leaves half a workbook applied.
-    _specs(book, workbook.path)
+    # Everything yaml_spec builds (the specs, the original's grid and prompts) is checked
+    # before the store or the partitions change: a bad grid never leaves half a workbook.
+    specs = _specs(book, workbook.path)
+    if isinstance(book, OriginalWorkbooks):
+        _costs(specs)
     store.get_store().replace_reference_data(_reference(book, themes))
     known = set(context.instance.get_dynamic_partitions(theme_partitions.name))
     new_themes = [name for name in themes if name not in known]
@@ -111,8 +123,7 @@ def yaml_spec(
     the original's workbooks it holds their tables and the grid (`grid.yaml` beside them),
     and the metadata shows what one partition of each theme asks of the LLM."""
     specs = _specs(raw_sheet, workbook.path)
-    cost = ({} if isinstance(raw_sheet, Workbook)
-            else {name: grid_cost(spec) for name, spec in specs.items()})
+    cost = {} if isinstance(raw_sheet, Workbook) else _costs(specs)
     directory = artifacts.path("yaml_spec")
     paths = write_specs(specs, directory)
     removed = remove_stale_specs(specs, directory)
