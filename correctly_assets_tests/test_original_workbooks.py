@@ -178,3 +178,16 @@ def test_the_command_line_prints_what_the_workbooks_hold(tmp_path, capsys):
     (directory / TEXT_REPOSITORY).write_text("not a workbook")
     assert main([str(directory)]) == 1
     assert "not a readable .xlsx workbook" in capsys.readouterr().err
+
+
+@pytest.mark.adversarial
+def test_a_hidden_sheet_is_read_and_reported(tmp_path):
+    import openpyxl
+
+    directory = _write(tmp_path / "hidden", _text_repository(False), _correction_script(False))
+    book = openpyxl.load_workbook(directory / CORRECTION_SCRIPT)
+    book["style"].sheet_state = "hidden"
+    book.save(directory / CORRECTION_SCRIPT)
+    books = read_original_workbooks(directory)
+    assert books.hidden_sheets == (f"{CORRECTION_SCRIPT}: style",)
+    assert books.styles  # read as data all the same

@@ -119,6 +119,7 @@ class OriginalWorkbooks(_Record):
     instruction_prompts: tuple[InstructionPrompt, ...]
     output_sheets: tuple[str, ...] = ()  # present, not read
     ignored_sheets: tuple[str, ...] = ()  # not in the original's layout
+    hidden_sheets: tuple[str, ...] = ()  # read as data though hidden in Excel: reported
 
     @property
     def theme_names(self) -> list[str]:
@@ -362,6 +363,10 @@ def read_original_workbooks(directory: str | Path) -> OriginalWorkbooks:
         instruction_prompts=tuple(InstructionPrompt(**r) for r in plain(instructions)),
         output_sheets=tuple(s for s in script.book.sheetnames if s in OUTPUT_SHEETS),
         ignored_sheets=tuple(s for s in sheets if s not in known and s not in OUTPUT_SHEETS),
+        hidden_sheets=tuple(f"{file}: {ws.title}" for file, reader in
+                            ((TEXT_REPOSITORY, text), (CORRECTION_SCRIPT, script))
+                            for ws in reader.book.worksheets
+                            if ws.title in known and ws.sheet_state != "visible"),
     )
 
 

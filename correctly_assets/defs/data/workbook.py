@@ -25,7 +25,8 @@ def _tables(book: Workbook | OriginalWorkbooks) -> dict[str, pd.DataFrame]:
     if isinstance(book, Workbook):
         return workbook_to_dataframes(book)
     return {field: pd.DataFrame([r.model_dump() for r in records])
-            for field, records in book if field not in ("output_sheets", "ignored_sheets")}
+            for field, records in book
+            if field not in ("output_sheets", "ignored_sheets", "hidden_sheets")}
 
 
 def _reference(book: Workbook | OriginalWorkbooks, themes: list[str]) -> Workbook:
@@ -89,7 +90,7 @@ def raw_sheet(
     if removed_themes:
         context.log.warning(f"themes no longer in the workbook, removed from the partitions: "
                             f"{', '.join(removed_themes)}")
-    hidden = getattr(book, "hidden_sheets", ())
+    hidden = book.hidden_sheets
     if hidden:
         context.log.warning(f"hidden sheets read as data: {', '.join(hidden)}")
     frames = _tables(book)
