@@ -230,6 +230,8 @@ def test_no_answer_hangs_the_batch_fills_the_memory_or_breaks_the_store():
     for text in (garbage, nochoices):  # not an answer: a failed call, never journaled
         assert is_failed_request(text), text.rejection_reason
     assert usage["failed_calls"] == 4
+    # The model the server says answered, beside the one asked for.
+    assert (usage["model"], usage["model_requested"]) == ("m", "local-test-model")
 
 
 @pytest.mark.adversarial

@@ -95,7 +95,11 @@ class TextGeneratorResource(dg.ConfigurableResource):
         )
         batch_deadline = time.monotonic() + self.batch_budget_s
         texts = asyncio.run(self._generate_async(prompts, on_answer, batch_deadline))
-        return texts, {**usage_summary(texts), "model": self.model, "mode": "openai"}
+        # The models that answered, as the server named them (a router may answer with
+        # another than the one asked for); what was asked for beside it.
+        reported = sorted({t.model for t in texts if t.model})
+        return texts, {**usage_summary(texts), "model": ", ".join(reported) or "none answered",
+                       "model_requested": self.model, "mode": "openai"}
 
     async def _generate_async(self, prompts, on_answer, batch_deadline: float):
         async with self._client(self.openai) as client:
