@@ -53,6 +53,33 @@ class Reply:
     cut_off: bool = False  # set by whoever generated it: the token limit ended the reply
 
 
+# Put after the first character of a special token's text found inside a message, so the
+# tokenizer reads it as plain text: learner text holding "<|im_end|><|im_start|>assistant"
+# must not open a turn of its own, in training or in serving. It is invisible on a page.
+WORD_JOINER = "\u2060"
+
+
+def special_token_texts(tokenizer) -> tuple[str, ...]:
+    """The texts a tokenizer turns into its added (special) tokens wherever they appear."""
+    return tuple(sorted({t.content for t in tokenizer.added_tokens_decoder.values()
+                         if len(t.content) > 1}, key=len, reverse=True))
+
+
+def neutralised(text: str, specials: tuple[str, ...]) -> str:
+    """`text` with every special token's text in it broken by a WORD_JOINER."""
+    for special in specials:
+        if special in text:
+            text = text.replace(special, special[0] + WORD_JOINER + special[1:])
+    return text
+
+
+def neutralised_messages(messages: list[dict[str, str]], specials: tuple[str, ...]
+                         ) -> tuple[list[dict[str, str]], bool]:
+    """(the messages with their contents neutralised, whether any changed)."""
+    out = [{**m, "content": neutralised(m["content"], specials)} for m in messages]
+    return out, any(a["content"] != b["content"] for a, b in zip(out, messages))
+
+
 def learner_turn(text: str, language: Language = "ko") -> str:
     return f"{_LEARNER_HEADER}\n{text}" if language == "ko" else text
 

@@ -13,10 +13,12 @@ from pathlib import Path
 
 from ..domain.chat_format import (
     Reply,
+    neutralised,
     parse_reply,
     prompt_messages,
     read_chat_format,
     read_max_answer_tokens,
+    special_token_texts,
 )
 from ..training.lengths import answer_budget
 
@@ -84,6 +86,7 @@ class Corrector:
         ends = [ends] if isinstance(ends, int) else list(ends or [self.tokenizer.eos_token_id])
         self._end_ids = torch.tensor(ends)
         self.language = read_chat_format(Path(model_dir))
+        self._specials = special_token_texts(self.tokenizer)
 
     def replies(self, texts: list[str], batch_size: int = 16) -> list[str]:
         return [reply for reply, _ in self.finished_replies(texts, batch_size)]
@@ -94,7 +97,9 @@ class Corrector:
 
         replies = []
         for start in range(0, len(texts), batch_size):
-            chats = [prompt_messages(t, self.language) for t in texts[start : start + batch_size]]
+            # Learner text that spells a special token is read as text, never as a turn.
+            chats = [prompt_messages(neutralised(t, self._specials), self.language)
+                     for t in texts[start : start + batch_size]]
             prompts = [self.tokenizer.apply_chat_template(c, tokenize=False, add_generation_prompt=True)
                        for c in chats]
             batch = self.tokenizer(prompts, return_tensors="pt", padding=True,

@@ -159,7 +159,12 @@ def run_preference_training(config: PreferenceConfig,
     from transformers import AutoModelForCausalLM, AutoTokenizer
     from trl import DPOConfig, DPOTrainer
 
-    from ..domain.chat_format import read_chat_format, read_max_answer_tokens
+    from ..domain.chat_format import (
+        neutralised_messages,
+        read_chat_format,
+        read_max_answer_tokens,
+        special_token_texts,
+    )
     from .lengths import answer_tokens, model_context
     from .sft import MODEL_DIR, log_new_params, save_final_model, tracked_run
 
@@ -173,6 +178,9 @@ def run_preference_training(config: PreferenceConfig,
     }) as run:
         model = AutoModelForCausalLM.from_pretrained(config.model_dir, dtype=torch.float32)
         tokenizer = AutoTokenizer.from_pretrained(config.model_dir)
+        specials = special_token_texts(tokenizer)
+        train, held_out = ([{key: neutralised_messages(pair[key], specials)[0] for key in pair}
+                            for pair in pairs] for pairs in (train, held_out))
         train, held_out, report = fit_pairs(config, tokenizer, model_context(model), train, held_out)
         log_new_params(run.client, run.run_id, {"max_length_effective": report.max_length})
         run.client.log_metric(run.run_id, "pairs_left_out", report.left_out)

@@ -29,7 +29,12 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Optional
 
-from ..domain.chat_format import language_of, write_chat_format
+from ..domain.chat_format import (
+    language_of,
+    neutralised_messages,
+    special_token_texts,
+    write_chat_format,
+)
 from ..paths import without_credentials
 from .config import TrainingConfig
 from .lengths import (
@@ -120,6 +125,21 @@ def fit_chats(config: TrainingConfig, tokenizer, context: int | None,
     return FittedChats(train=train, validation=validation, max_length=max_length,
                        train_report=report, validation_left_out=validation_left_out,
                        max_answer_tokens=max(answer_tokens(tokenizer, row["messages"]) for row in train))
+
+
+def neutralise_chats(tokenizer, rows: list[dict[str, Any]], what) -> list[dict[str, Any]]:
+    """The chats with any special token's text in a message read as text (see
+    chat_format.neutralised): a chat never holds a turn marker it did not get from the
+    template. How many were changed is logged."""
+    specials = special_token_texts(tokenizer)
+    out, changed = [], 0
+    for row in rows:
+        messages, differs = neutralised_messages(row["messages"], specials)
+        out.append({**row, "messages": messages})
+        changed += differs
+    if changed:
+        logger.warning("%s: %d chat(s) spell a special token in their text; read as text", what, changed)
+    return out
 
 
 def log_lengths(run, fitted: FittedChats) -> None:
@@ -502,6 +522,8 @@ def run_training(config: TrainingConfig, lineage: dict[str, Any] | None = None) 
         "validation_rows": len(validation_rows),
     }) as run:
         model, tokenizer = _load_base(config, output_dir, bf16)
+        train_rows = neutralise_chats(tokenizer, train_rows, config.train_file)
+        validation_rows = neutralise_chats(tokenizer, validation_rows, config.validation_file)
         fitted = fit_chats(config, tokenizer, model_context(model), train_rows, validation_rows)
         log_lengths(run, fitted)
         trainer = build_trainer(config, model, tokenizer, fitted.train, fitted.validation,
