@@ -1,7 +1,7 @@
 """Bring an original Correctly database's data into the store, partition by partition.
 
     CORRECTLY_LEGACY_DATABASE_URL=postgresql://user:password@host/text_generation \\
-        python -m correctly_assets.legacy_import [--replace]
+        python -m correctly_assets.legacy_import [--source NAME] [--replace]
 
 The URL is read from the environment only (it holds a password). The store is the one the
 pipeline uses (CORRECTLY_DATABASE_URL, else the embedded one under $DAGSTER_HOME). Each
@@ -9,15 +9,20 @@ pipeline uses (CORRECTLY_DATABASE_URL, else the embedded one under $DAGSTER_HOME
 and prompt_examples write theirs: parsed (unparseable answers kept with their reason) and
 embedded, then `train_split` for those partitions makes their train rows. A partition that
 already holds this project's own rows is refused unless --replace. Importing twice writes
-the same rows. The original's reference tables are kept as `legacy/reference.json` in the
-artifacts directory, and its themes are registered as `theme` partitions when a Dagster
-instance is configured ($DAGSTER_HOME with a dagster.yaml).
+the same rows. The original's reference tables are kept as `legacy/<source>/reference.json`
+in the artifacts directory, and its themes are registered as `theme` partitions when a
+Dagster instance is configured ($DAGSTER_HOME with a dagster.yaml).
+
+Rows are namespaced by their source database (`--source`, else a digest of the URL's host,
+port and database name): importing a second original database keeps the first one's rows
+in the partitions both fill, and importing the same one again replaces its own.
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime as dt
+import hashlib
 import json
 import os
 import sys
@@ -26,9 +31,12 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+from sqlalchemy.engine import make_url
 
-from .domain.legacy import LEGACY_PREFIX, legacy_partitions
+from .domain.legacy import LEGACY_PREFIX, legacy_partitions, source_prefix
+from .domain.models import GeneratedText, PromptExample
 from .store import CorrectionStore
+from .store.correction_store import psycopg2_url
 from .store.legacy import LEGACY_TABLES, read_legacy_database
 
 LEGACY_URL_ENV = "CORRECTLY_LEGACY_DATABASE_URL"
@@ -40,11 +48,42 @@ class PartitionConflict(RuntimeError):
     pass
 
 
+def default_source(url: str) -> str:
+    """A source name for the database at `url`: a digest of its host, port and database (the
+    password and user are not part of it)."""
+    parsed = make_url(psycopg2_url(url, "the original database is PostgreSQL"))
+    where = f"{parsed.host or ''}:{parsed.port or ''}/{parsed.database or ''}"
+    return "db-" + hashlib.sha256(where.encode()).hexdigest()[:10]
+
+
+def _namespaced(prompt_id: str) -> bool:
+    """An imported row of a named source (not of the unnamespaced ids older imports wrote)."""
+    return (prompt_id.startswith(LEGACY_PREFIX)
+            and not prompt_id.startswith((f"{LEGACY_PREFIX}generated_text-", f"{LEGACY_PREFIX}train-")))
+
+
+def _merged(store: CorrectionStore, date: str, theme: str, prefix: str,
+            prompts: list[PromptExample], texts: list[GeneratedText]):
+    """The partition's rows after this import: other sources' imported rows kept, this
+    source's (and any unnamespaced imported rows) replaced by `prompts` and `texts`."""
+    def others(prompt_id: str) -> bool:
+        return _namespaced(prompt_id) and not prompt_id.startswith(prefix)
+
+    kept_prompts = [p for p in store.load_prompt_examples(date, theme, with_rejected=True)
+                    if others(p.prompt_id)]
+    kept_texts = [t for t in store.load_generated_texts(date, theme) if others(t.prompt_id)]
+    vectors = {k: v for k, v in store.load_embeddings(date, theme).items() if others(k)}
+    merged = [p.model_copy(update={"index": i}) for i, p in enumerate([*kept_prompts, *prompts])]
+    return merged, [*kept_texts, *texts], vectors
+
+
 def import_legacy(url: str, store: CorrectionStore, embed: Callable[[list[str]], np.ndarray],
-                  artifacts_dir: Path, replace: bool = False) -> dict:
+                  artifacts_dir: Path, replace: bool = False, source: str | None = None) -> dict:
     """Import (see the module's docstring); returns what was written and what was not."""
+    source = source or default_source(url)
+    prefix = source_prefix(source)
     rows = read_legacy_database(url)
-    result = legacy_partitions(rows)
+    result = legacy_partitions(rows, source)
     conflicts = []
     for date, theme in result.partitions:
         own = [t.prompt_id for t in store.load_generated_texts(date, theme)
@@ -60,17 +99,20 @@ def import_legacy(url: str, store: CorrectionStore, embed: Callable[[list[str]],
         accepted = [t for t in partition.texts if t.accepted]
         vectors = dict(zip((t.prompt_id for t in accepted),
                            embed([t.parsed.after for t in accepted]) if accepted else []))
-        store.replace_prompt_examples(date, theme, partition.prompts)
-        store.replace_generated_texts(date, theme, partition.texts,
-                                      [vectors.get(t.prompt_id) for t in partition.texts])
+        prompts, texts, kept_vectors = _merged(store, date, theme, prefix, partition.prompts,
+                                               partition.texts)
+        vectors |= kept_vectors
+        store.replace_prompt_examples(date, theme, prompts)
+        store.replace_generated_texts(date, theme, texts, [vectors.get(t.prompt_id) for t in texts])
         reasons.update((t.rejection_reason or "").partition(": ")[2][:80]
                        for t in partition.texts if not t.accepted)
     reference = {name: table for name, table in rows.items() if name not in _OUTPUT_TABLES}
-    path = artifacts_dir / "legacy" / "reference.json"
+    path = artifacts_dir / "legacy" / source / "reference.json"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(reference, ensure_ascii=False, indent=1, default=str), encoding="utf-8")
     texts = [t for p in result.partitions.values() for t in p.texts]
     return {
+        "source": source,
         "partitions": sorted(f"{d}|{t}" for d, t in result.partitions),
         "themes": sorted({t for _, t in result.partitions}),
         "generated_texts": len(texts),
@@ -103,6 +145,9 @@ def main(argv: list[str] | None = None) -> int:
                                      description=__doc__.splitlines()[0])
     parser.add_argument("--replace", action="store_true",
                         help="replace partitions that already hold this project's rows")
+    parser.add_argument("--source", help="a name for the database (its rows' ids are "
+                                         "namespaced by it); default: a digest of its URL's "
+                                         "host, port and database name")
     args = parser.parse_args(argv)
     url = os.environ.get(LEGACY_URL_ENV)
     if not url:
@@ -117,7 +162,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         summary = import_legacy(url, store, SentenceEmbedderResource().embed,
                                 artifacts_root(os.environ.get("CORRECTLY_ARTIFACTS_DIR")),
-                                replace=args.replace)
+                                replace=args.replace, source=args.source)
     except (ConnectionError, ValueError, PartitionConflict) as err:
         print(f"legacy import: {err}", file=sys.stderr)
         return 1

@@ -120,8 +120,9 @@ def legacy_url(pg_url):
         yield url
 
 
-def _import(env, *args):
-    return subprocess.run([sys.executable, "-m", "correctly_assets.legacy_import", *args],
+def _import(env, *args, source="copy-a"):
+    return subprocess.run([sys.executable, "-m", "correctly_assets.legacy_import",
+                           "--source", source, *args],
                           env=env, capture_output=True, text=True, timeout=300)
 
 
@@ -140,14 +141,15 @@ def test_an_original_database_is_imported_as_partitions_idempotently(legacy_url,
     assert legacy_url not in done.stdout + done.stderr
 
     texts = store.load_generated_texts("2025-05-08", THEME)
-    assert [t.prompt_id for t in texts] == ["legacy-generated_text-1", "legacy-generated_text-2"]
+    assert [t.prompt_id for t in texts] == ["legacy-copy-a-generated_text-1", "legacy-copy-a-generated_text-2"]
     assert texts[0].parsed.after and texts[0].model == "original-correctly"
     assert texts[1].parsed is None and texts[1].rejection_reason.startswith("unparseable answer")
-    assert set(store.load_embeddings("2025-05-08", THEME)) == {"legacy-generated_text-1"}
+    assert set(store.load_embeddings("2025-05-08", THEME)) == {"legacy-copy-a-generated_text-1"}
     prompt, _ = store.load_prompt_examples("2025-05-08", THEME)  # one per generated text
     assert (prompt.speaker, prompt.style, prompt.example) == ("대학생", "친근한", PASSAGE)
     assert (prompt.temperature, prompt.max_tokens) == (0.7, 512)
-    assert store.load_generated_texts("2025-05-10", "no-theme")[0].prompt_id == "legacy-train-2"
+    assert store.load_generated_texts("2025-05-10", "no-theme")[0].prompt_id == "legacy-copy-a-train-2"
+    assert summary["source"] == "copy-a" and "/legacy/copy-a/" in summary["reference"]
     reference = json.loads(Path(summary["reference"]).read_text())
     assert reference["correction_script.theme"] == [{"id": 1, "theme": THEME}]
 
@@ -168,7 +170,7 @@ def test_an_original_database_is_imported_as_partitions_idempotently(legacy_url,
                            env=partition_env, capture_output=True, text=True, timeout=300)
     assert split.returncode == 0, split.stdout[-3000:] + split.stderr[-3000:]
     [row] = store.load_train_examples(partition=("2025-05-08", THEME))
-    assert row.prompt_id == "legacy-generated_text-1"
+    assert row.prompt_id == "legacy-copy-a-generated_text-1"
 
     # A partition holding this project's own rows is not overwritten unless asked.
     own = GeneratedText(prompt_id="own-1", date="2025-05-09", theme="no-theme", raw_answer="x",
@@ -179,7 +181,7 @@ def test_an_original_database_is_imported_as_partitions_idempotently(legacy_url,
     assert [t.prompt_id for t in store.load_generated_texts("2025-05-09", "no-theme")] == ["own-1"]
     assert _import(env, "--replace").returncode == 0
     assert [t.prompt_id for t in store.load_generated_texts("2025-05-09", "no-theme")] == [
-        "legacy-generated_text-3"]
+        "legacy-copy-a-generated_text-3"]
 
 
 def test_a_database_of_another_shape_is_refused_naming_what_is_missing(pg_url, cli_env, store):
@@ -234,3 +236,83 @@ def test_a_database_that_accepts_and_never_answers_fails_within_its_deadline():
             store.create_schema()
         assert time.monotonic() - started < CONNECT_TIMEOUT_S + 10
         store.dispose()
+
+
+HOSTILE = """
+ALTER TABLE correction_script.train DROP CONSTRAINT train_generated_text_id_fkey;
+ALTER TABLE correction_script.generated_text DROP CONSTRAINT generated_text_pkey;
+ALTER TABLE correction_script.generated_text ALTER COLUMN id DROP NOT NULL;
+ALTER TABLE correction_script.generated_text ALTER COLUMN generated_text DROP NOT NULL;
+ALTER TABLE text_repository.length ALTER COLUMN length TYPE bigint;
+"""
+
+
+@pytest.fixture
+def hostile_legacy_url(pg_url):
+    """A second original database, its constraints loosened, holding what the store cannot:
+    a NULL text, a repeated id, a NULL id, a 5 MB answer, infinite dates, a bigint length.
+    Its ids start at 1, as every published copy's do."""
+    with scratch_database(pg_url, "legacy_b") as url:
+        engine = create_engine(url)
+        with engine.begin() as conn:
+            conn.execute(text(DDL))
+            _rows(conn)
+            conn.execute(text(HOSTILE))
+            conn.execute(text("INSERT INTO text_repository.length (length) VALUES (3000000000)"))
+            generated = ("INSERT INTO correction_script.generated_text (id, creativity_id, "
+                         "length_id, example_id, generated_text, created_at) VALUES "
+                         "(:id, 1, :length, 1, :text, :at)")
+            for row in ({"id": 4, "length": 1, "text": None, "at": "2025-05-08 12:00"},
+                        {"id": 5, "length": 1, "text": _answer("d"), "at": "2025-05-08 12:00"},
+                        {"id": 5, "length": 1, "text": _answer("e"), "at": "2025-05-08 12:00"},
+                        {"id": None, "length": 1, "text": _answer("f"), "at": "2025-05-08 12:00"},
+                        {"id": 6, "length": 1, "text": "x" * 5_100_000, "at": "2025-05-08 12:00"},
+                        {"id": 7, "length": 1, "text": _answer("g"), "at": "infinity"},
+                        {"id": 8, "length": 1, "text": _answer("h"), "at": "-infinity"},
+                        {"id": 9, "length": 2, "text": _answer("i"), "at": "2025-05-08 12:00"}):
+                conn.execute(text(generated), row)
+        engine.dispose()
+        yield url
+
+
+@pytest.mark.adversarial
+def test_every_row_is_checked_and_a_second_database_keeps_the_first(
+        legacy_url, hostile_legacy_url, cli_env, store):
+    assert _import({**cli_env, "CORRECTLY_LEGACY_DATABASE_URL": legacy_url}).returncode == 0
+    first = {t.prompt_id for t in store.load_generated_texts("2025-05-08", THEME)}
+    done = _import({**cli_env, "CORRECTLY_LEGACY_DATABASE_URL": hostile_legacy_url},
+                   source="copy-b")
+    assert done.returncode == 1, done.stderr[-3000:]  # imported, with problems named
+    summary = json.loads(done.stdout)
+    where = "correction_script.generated_text"
+    for problem in (f"{where} id=4: generated_text is empty (NULL or blank); left out",
+                    f"{where} id=5: the id appears 2 times; every row with it is left out",
+                    f"{where}: a row with no id (NULL); left out",
+                    f"{where} id=7: created_at 9999-12-31 is not a date",
+                    f"{where} id=8: created_at 0001-01-01 is not a date",
+                    f"{where} id=9: length 3000000000 is more than the store holds"):
+        assert any(p.startswith(problem) for p in summary["problems"]), (problem, summary["problems"])
+    assert not any(p.split("|")[0] in ("9999-12-31", "0001-01-01") for p in summary["partitions"])
+    texts = {t.prompt_id: t for t in store.load_generated_texts("2025-05-08", THEME)}
+    # The first database's rows stay beside the second's: the same ids, two namespaces.
+    assert first <= set(texts)
+    assert {"legacy-copy-b-generated_text-1", "legacy-copy-b-generated_text-6",
+            "legacy-copy-b-generated_text-9"} <= set(texts)
+    huge = texts["legacy-copy-b-generated_text-6"]
+    assert len(huge.raw_answer) == 20_000 and "5,100,000 characters" in huge.rejection_reason
+    [prompt] = [p for p in store.load_prompt_examples("2025-05-08", THEME, with_rejected=True)
+                if p.prompt_id == "legacy-copy-b-generated_text-9"]
+    assert prompt.max_tokens is None
+    # Again: the same rows, the first database's still there.
+    before = sorted(t.model_dump_json() for t in texts.values())
+    assert _import({**cli_env, "CORRECTLY_LEGACY_DATABASE_URL": hostile_legacy_url},
+                   source="copy-b").returncode == 1
+    assert sorted(t.model_dump_json() for t in store.load_generated_texts("2025-05-08", THEME)) == before
+
+
+@pytest.mark.adversarial
+def test_a_url_of_another_database_is_refused_naming_the_original():
+    from correctly_assets.store.legacy import read_legacy_database
+
+    with pytest.raises(ValueError, match="the original database is PostgreSQL, got a 'sqlite' URL"):
+        read_legacy_database("sqlite:///x.db")

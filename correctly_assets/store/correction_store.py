@@ -84,14 +84,15 @@ def connection_deadlines(statement_timeout_s: int | None = None) -> dict:
     return args
 
 
-def psycopg2_url(url: str) -> str:
-    """The URL with its driver set to psycopg2 (the PostgreSQL driver installed here)."""
-    parsed = make_url(url)
+def psycopg2_url(url: str, what: str = "the correction store needs PostgreSQL with pgvector") -> str:
+    """The URL with its driver set to psycopg2 (the PostgreSQL driver installed here);
+    ValueError, saying `what` needs PostgreSQL, for a URL of another database."""
+    try:
+        parsed = make_url(url)
+    except Exception:  # noqa: BLE001 - sqlalchemy's ArgumentError quotes the URL (a password)
+        raise ValueError(f"{what}: not a database URL") from None
     if parsed.get_backend_name() not in ("postgresql", "postgres"):
-        raise ValueError(
-            f"the correction store needs PostgreSQL with pgvector, got a "
-            f"{parsed.get_backend_name()!r} URL"
-        )
+        raise ValueError(f"{what}, got a {parsed.get_backend_name()!r} URL")
     if parsed.drivername in ("postgresql", "postgres"):
         parsed = parsed.set(drivername="postgresql+psycopg2")
     return parsed.render_as_string(hide_password=False)

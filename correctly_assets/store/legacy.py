@@ -66,7 +66,7 @@ def read_legacy_database(url: str) -> dict[str, list[dict]]:
     Raises LegacyShapeError for a database of another shape; a connection error says what
     failed without the URL (it may hold a password)."""
     # Read-only reads of a database of a few thousand rows: no statement needs minutes.
-    engine = create_engine(psycopg2_url(url),
+    engine = create_engine(psycopg2_url(url, "the original database is PostgreSQL"),
                            connect_args=connection_deadlines(LEGACY_STATEMENT_TIMEOUT_S))
     try:
         with engine.connect() as conn:
