@@ -136,7 +136,9 @@ def test_resource_openai_mode_over_http():
     assert failures > 0
     assert [t.prompt_id for t in texts] == [p.prompt_id for p in PROMPTS]
     assert all(t.accepted for t in texts)
-    assert usage == {**usage_summary(texts), "model": "local-test-model", "mode": "openai"}
+    # The model the server reported (it echoes the one asked for), beside the one requested.
+    assert usage == {**usage_summary(texts), "model": "local-test-model",
+                     "model_requested": "local-test-model", "mode": "openai"}
     assert usage["failed_calls"] == 0 and usage["total_tokens"] > 0
     assert "test-key" not in json.dumps(usage)
 
@@ -166,17 +168,22 @@ def test_answers_come_in_the_original_korean_format_over_http():
         assert all(p.label and p.edits for p in text.parsed.points)
 
 
-@pytest.mark.adversarial
-def test_every_malformed_answer_is_kept_with_its_reason_and_the_batch_goes_on():
-    markers = ["", "[[int]]", "[[usage]]", "[[html]]", "[[echo]]", "[[huge]]", ""]
-    prompts = [p.model_copy(update={"prompt": p.prompt + m})
-               for p, m in zip(PROMPTS, markers)]
+def _hostile_batch(markers: list[str]):
+    """(the prompts, each with its marker, and what the generator made of them) against the
+    hostile server, no retries."""
+    prompts = [p.model_copy(update={"prompt": p.prompt + m}) for p, m in zip(PROMPTS, markers)]
     with hostile_server() as base_url:
         generator = TextGeneratorResource(
             openai=OpenAIResource(api_key=API_KEY, base_url=base_url),
             model="local-test-model", max_retries=0)
         with dg.build_asset_context() as context:
-            texts, _ = generator.generate(context, prompts)
+            return prompts, generator.generate(context, prompts)
+
+
+@pytest.mark.adversarial
+def test_every_malformed_answer_is_kept_with_its_reason_and_the_batch_goes_on():
+    prompts, (texts, _) = _hostile_batch(["", "[[int]]", "[[usage]]", "[[html]]", "[[echo]]",
+                                          "[[huge]]", ""])
     assert [t.prompt_id for t in texts] == [p.prompt_id for p in prompts]
     good, content, usage, html, echo, huge, last = texts
     assert good.accepted and last.accepted  # the good answers beside the bad ones survive
@@ -202,17 +209,10 @@ def test_no_answer_hangs_the_batch_fills_the_memory_or_breaks_the_store():
     from correctly_assets.domain.deadline_http import MAX_RESPONSE_BYTES
     from correctly_assets.domain.generation import MAX_TOKEN_COUNT, is_failed_request
 
-    markers = ["", "[[edits]]", "[[tokens]]", "[[endless]]", "[[bomb]]", "[[garbage]]",
-               "[[nochoices]]"]
-    prompts = [p.model_copy(update={"prompt": p.prompt + m}) for p, m in zip(PROMPTS, markers)]
     peak_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     started = time.monotonic()
-    with hostile_server() as base_url:
-        generator = TextGeneratorResource(
-            openai=OpenAIResource(api_key=API_KEY, base_url=base_url),
-            model="local-test-model", max_retries=0)
-        with dg.build_asset_context() as context:
-            texts, usage = generator.generate(context, prompts)
+    _, (texts, usage) = _hostile_batch(["", "[[edits]]", "[[tokens]]", "[[endless]]", "[[bomb]]",
+                                        "[[garbage]]", "[[nochoices]]"])
     assert time.monotonic() - started < 60
     # Well under the 1 GiB the endless body would send, or the 64 MiB the bomb inflates to.
     grown_mib = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - peak_before) / 1024
