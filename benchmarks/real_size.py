@@ -174,6 +174,8 @@ def _steps_seconds(tracking_uri: str, run_id: str, steps: int) -> float:
 def stage(name: str, workdir: Path, args) -> dict:
     """One stage, in this process (started by `measure`)."""
     tracking_uri = f"sqlite:///{workdir / 'mlflow.db'}"
+    if name == "build":
+        return build(workdir, args.chats, SMOKE if args.smoke else GEMMA3_1B)
     if name.startswith("sft"):
         from correctly_assets.training import TrainingConfig, run_training
 
@@ -231,7 +233,8 @@ def measure(name: str, workdir: Path, args) -> dict:
     started = time.perf_counter()
     process = subprocess.Popen([sys.executable, __file__, "--stage", name, "--workdir", str(workdir),
                                 "--steps", str(args.steps), "--batch", str(args.batch),
-                                "--new-tokens", str(args.new_tokens)])
+                                "--chats", str(args.chats), "--new-tokens", str(args.new_tokens),
+                                *(["--smoke"] if args.smoke else [])])
     _, status, usage = os.wait4(process.pid, 0)
     if os.waitstatus_to_exitcode(status) != 0:
         raise SystemExit(f"stage {name} failed (exit {os.waitstatus_to_exitcode(status)})")
@@ -270,7 +273,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="correctly-real-size-") as tmp:
         workdir = Path(tmp)
         started = time.perf_counter()
-        data = build(workdir, args.chats, SMOKE if args.smoke else GEMMA3_1B)
+        # Built in a process of its own too: a child's peak memory starts from its parent's.
+        data = measure("build", workdir, args)
         print(f"{'toy (--smoke)' if args.smoke else 'gemma-3-1b'} shapes, random: {data['parameters'] / 1e9:.2f} B parameters, "
               f"{_size(workdir / 'base') / 2**30:.2f} GiB in bf16 (built in "
               f"{time.perf_counter() - started:.0f} s)")
