@@ -129,24 +129,14 @@ def fit_pairs(config: PreferenceSettings, tokenizer, context: int | None,
               train: list[dict[str, Any]], held_out: list[dict[str, Any]]):
     """(train pairs, held-out pairs, the train pairs' length report): both answers of a kept
     pair fit max_length (sized from the data when 0); a longer pair is left out, and more
-    than max_left_out_share of either set left out fails the run (lengths.OverLongChats)."""
-    from .lengths import OverLongChats, check_left_out, fit_max_length, length_report, pair_tokens
+    than max_left_out_share of either set left out fails the run (lengths.fit_rows)."""
+    from .lengths import fit_rows, pair_tokens
 
-    lengths = [pair_tokens(tokenizer, pair) for pair in train]
-    max_length, from_data = fit_max_length(lengths, config.max_length, context)
-    report = length_report(lengths, max_length, from_data)
-    check_left_out(report, config.max_left_out_share, getattr(config, "train_file", "train pairs"),
-                   context)
-    kept = [pair for i, pair in enumerate(train) if i not in set(report.over)]
-    if not kept:
-        raise OverLongChats(f"every train pair is longer than max_length {max_length} tokens")
-    if held_out:
-        held_report = length_report([pair_tokens(tokenizer, pair) for pair in held_out],
-                                    max_length, from_data)
-        check_left_out(held_report, config.max_left_out_share,
-                       getattr(config, "validation_file", "held-out pairs"), context)
-        held_out = [pair for i, pair in enumerate(held_out) if i not in set(held_report.over)]
-    return kept, held_out, report
+    fitted = fit_rows(train, held_out, lambda pair: pair_tokens(tokenizer, pair), config.max_length,
+                      config.max_left_out_share, context,
+                      getattr(config, "train_file", "train pairs"),
+                      getattr(config, "validation_file", None) or "held-out pairs")
+    return fitted.train, fitted.held_out, fitted.report
 
 
 def run_preference_training(config: PreferenceConfig,
@@ -159,14 +149,9 @@ def run_preference_training(config: PreferenceConfig,
     from transformers import AutoModelForCausalLM, AutoTokenizer
     from trl import DPOConfig, DPOTrainer
 
-    from ..domain.chat_format import (
-        neutralised_messages,
-        read_chat_format,
-        read_max_answer_tokens,
-        special_token_texts,
-    )
+    from ..domain.chat_format import read_chat_format, read_max_answer_tokens
     from .lengths import answer_tokens, model_context
-    from .sft import MODEL_DIR, log_new_params, save_final_model, tracked_run
+    from .sft import MODEL_DIR, log_new_params, neutralise_chats, save_final_model, tracked_run
 
     output_dir = Path(config.output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
@@ -178,9 +163,8 @@ def run_preference_training(config: PreferenceConfig,
     }) as run:
         model = AutoModelForCausalLM.from_pretrained(config.model_dir, dtype=torch.float32)
         tokenizer = AutoTokenizer.from_pretrained(config.model_dir)
-        specials = special_token_texts(tokenizer)
-        train, held_out = ([{key: neutralised_messages(pair[key], specials)[0] for key in pair}
-                            for pair in pairs] for pairs in (train, held_out))
+        train = neutralise_chats(tokenizer, train, config.train_file)
+        held_out = neutralise_chats(tokenizer, held_out, config.validation_file)
         train, held_out, report = fit_pairs(config, tokenizer, model_context(model), train, held_out)
         log_new_params(run.client, run.run_id, {"max_length_effective": report.max_length})
         run.client.log_metric(run.run_id, "pairs_left_out", report.left_out)

@@ -13,10 +13,13 @@ allowed share fails, naming the chats. No Dagster import here.
 
 from __future__ import annotations
 
+import logging
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
+
+logger = logging.getLogger(__name__)
 
 LENGTH_MULTIPLE = 64  # rounding for a max_length sized from the data (tensor-friendly)
 # A model's generation budget: the longest trained answer with this margin, rounded up.
@@ -143,3 +146,49 @@ def check_left_out(report: LengthReport, max_share: float, what: str,
         f"more than the {max_share:.1%} that may be left out untrained (max_left_out_share). "
         f"Chats over the limit, by line: {lines}. Raise max_length, or set it to 0 to size it "
         f"from the data{room}.")
+
+
+@dataclass(frozen=True)
+class FittedRows:
+    """The rows that fit max_length, and how long the train rows were."""
+
+    train: list
+    held_out: list
+    report: LengthReport  # of the train rows
+    held_out_left_out: int
+
+    @property
+    def max_length(self) -> int:
+        return self.report.max_length
+
+
+def _without(rows: list, over: tuple[int, ...]) -> list:
+    left_out = set(over)
+    return [row for i, row in enumerate(rows) if i not in left_out]
+
+
+def fit_rows(train: list, held_out: list, tokens: Callable[[Any], int], requested: int,
+             max_share: float, context: int | None, train_name: str,
+             held_out_name: str) -> FittedRows:
+    """Measure each row (`tokens(row)`), size max_length from the train rows (or take
+    `requested`), and leave out the rows of either set that are longer; OverLongChats when
+    more than `max_share` of a set would be, or none is left to train on. The rows left out
+    are counted in the log."""
+    lengths = [tokens(row) for row in train]
+    max_length, from_data = fit_max_length(lengths, requested, context)
+    report = length_report(lengths, max_length, from_data)
+    check_left_out(report, max_share, train_name, context)
+    kept = _without(train, report.over)
+    if not kept:
+        raise OverLongChats(f"{train_name}: every row is longer than max_length {max_length} "
+                            "tokens; none is left to train on")
+    held_out_left_out = 0
+    if held_out:
+        held = length_report([tokens(row) for row in held_out], max_length, from_data)
+        check_left_out(held, max_share, held_out_name, context)
+        held_out, held_out_left_out = _without(held_out, held.over), held.left_out
+    for name, left_out in ((train_name, report.left_out), (held_out_name, held_out_left_out)):
+        if left_out:
+            logger.warning("%s: %d row(s) longer than max_length %d tokens left out, not "
+                           "trained cut", name, left_out, max_length)
+    return FittedRows(kept, held_out, report, held_out_left_out)

@@ -37,15 +37,7 @@ from ..domain.chat_format import (
 )
 from ..paths import without_credentials
 from .config import TrainingConfig
-from .lengths import (
-    OverLongChats,
-    answer_tokens,
-    chat_tokens,
-    check_left_out,
-    fit_max_length,
-    length_report,
-    model_context,
-)
+from .lengths import answer_tokens, chat_tokens, fit_rows, model_context
 
 # Read by huggingface_hub when it is first imported; set again at run time below for the
 # case where it was imported before this module.
@@ -99,46 +91,31 @@ class FittedChats:
 
 def fit_chats(config: TrainingConfig, tokenizer, context: int | None,
               train_rows: list[dict[str, Any]], validation_rows: list[dict[str, Any]]) -> FittedChats:
-    """Measure every chat in the tokenizer's tokens, size max_length (training/lengths.py),
-    and leave out the chats longer than it, failing (OverLongChats) when more than
-    max_left_out_share of either file would be."""
-    lengths = [chat_tokens(tokenizer, row["messages"]) for row in train_rows]
-    max_length, from_data = fit_max_length(lengths, config.max_length, context)
-    report = length_report(lengths, max_length, from_data)
-    check_left_out(report, config.max_left_out_share, config.train_file, context)
-    over = set(report.over)
-    train = [row for i, row in enumerate(train_rows) if i not in over]
-    if not train:
-        raise OverLongChats(f"{config.train_file}: every chat is longer than max_length "
-                            f"{max_length} tokens; none is left to train on")
-    validation, validation_left_out = validation_rows, 0
-    if validation_rows:
-        held_out = length_report([chat_tokens(tokenizer, row["messages"]) for row in validation_rows],
-                                 max_length, from_data)
-        check_left_out(held_out, config.max_left_out_share, config.validation_file, context)
-        validation = [row for i, row in enumerate(validation_rows) if i not in set(held_out.over)]
-        validation_left_out = held_out.left_out
-    for what, left_out in ((config.train_file, report.left_out), (config.validation_file, validation_left_out)):
-        if left_out:
-            logger.warning("%s: %d chat(s) longer than max_length %d tokens left out, not trained cut",
-                           what, left_out, max_length)
-    return FittedChats(train=train, validation=validation, max_length=max_length,
-                       train_report=report, validation_left_out=validation_left_out,
-                       max_answer_tokens=max(answer_tokens(tokenizer, row["messages"]) for row in train))
+    """Measure every chat in the tokenizer's tokens, size max_length and leave out the chats
+    longer than it (lengths.fit_rows), and find the longest answer kept."""
+    fitted = fit_rows(train_rows, validation_rows, lambda row: chat_tokens(tokenizer, row["messages"]),
+                      config.max_length, config.max_left_out_share, context, config.train_file,
+                      config.validation_file or "validation chats")
+    return FittedChats(train=fitted.train, validation=fitted.held_out, max_length=fitted.max_length,
+                       train_report=fitted.report, validation_left_out=fitted.held_out_left_out,
+                       max_answer_tokens=max(answer_tokens(tokenizer, row["messages"])
+                                             for row in fitted.train))
 
 
 def neutralise_chats(tokenizer, rows: list[dict[str, Any]], what) -> list[dict[str, Any]]:
-    """The chats with any special token's text in a message read as text (see
+    """The rows with any special token's text in a message read as text (see
     chat_format.neutralised): a chat never holds a turn marker it did not get from the
-    template. How many were changed is logged."""
+    template. Every list of messages in a row is neutralised (a chat's `messages`, a
+    pair's `prompt`, `chosen` and `rejected`). How many rows were changed is logged."""
     specials = special_token_texts(tokenizer)
     out, changed = [], 0
     for row in rows:
-        messages, differs = neutralised_messages(row["messages"], specials)
-        out.append({**row, "messages": messages})
-        changed += differs
+        fields = {key: neutralised_messages(value, specials)
+                  for key, value in row.items() if isinstance(value, list)}
+        out.append({**row, **{key: messages for key, (messages, _) in fields.items()}})
+        changed += any(differs for _, differs in fields.values())
     if changed:
-        logger.warning("%s: %d chat(s) spell a special token in their text; read as text", what, changed)
+        logger.warning("%s: %d row(s) spell a special token in their text; read as text", what, changed)
     return out
 
 
