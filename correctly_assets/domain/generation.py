@@ -258,6 +258,16 @@ def _failed(prompt: PromptExample, err: Exception, secrets: tuple[str, ...]) -> 
     return GeneratedText(**base, raw_answer="", model="", rejection_reason=redact(reason, secrets))
 
 
+def over_long_answer(text: GeneratedText) -> GeneratedText:
+    """An answer past MAX_ANSWER_CHARS (a model's or an imported one): stored cut to it,
+    rejected with its length as the reason."""
+    size = len(text.raw_answer)
+    return text.model_copy(update={
+        "raw_answer": text.raw_answer[:MAX_ANSWER_CHARS], "parsed": None,
+        "rejection_reason": (f"unparseable answer: answer is {size:,} characters; the limit is "
+                             f"{MAX_ANSWER_CHARS:,} (stored cut to it)")})
+
+
 def _judged(prompt: PromptExample, completion: Completion,
             secrets: tuple[str, ...]) -> GeneratedText:
     """The row of an answer: parsed, or kept with why it could not be."""
@@ -267,9 +277,7 @@ def _judged(prompt: PromptExample, completion: Completion,
              "completion_tokens": completion.completion_tokens}
     text = redact(completion.text, secrets)
     if len(text) > MAX_ANSWER_CHARS:
-        return GeneratedText(**base, **usage, raw_answer=text[:MAX_ANSWER_CHARS], rejection_reason=(
-            f"unparseable answer: answer is {len(text):,} characters; the limit is "
-            f"{MAX_ANSWER_CHARS:,} (stored cut to it)"))
+        return over_long_answer(GeneratedText(**base, **usage, raw_answer=text))
     try:
         parsed = parse_answer(text, completion.finish_reason)
     except AnswerRejected as err:

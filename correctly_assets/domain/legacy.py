@@ -25,7 +25,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 
 from .answer_format import AnswerRejected, parse_answer
-from .generation import MAX_ANSWER_CHARS, MAX_TOKEN_COUNT
+from .generation import MAX_ANSWER_CHARS, MAX_TOKEN_COUNT, over_long_answer
 from .models import GeneratedText, PromptExample
 from .original_workbooks import NO_THEME
 from .workbook import theme_name_problem
@@ -100,9 +100,7 @@ def _text(prompt_id: str, date: str, theme: str, raw: str) -> GeneratedText:
     base = {"prompt_id": prompt_id, "date": date, "theme": theme, "raw_answer": raw,
             "model": LEGACY_MODEL}
     if len(raw) > MAX_ANSWER_CHARS:  # the same cap as a model's answer
-        return GeneratedText(**{**base, "raw_answer": raw[:MAX_ANSWER_CHARS]}, rejection_reason=(
-            f"unparseable answer: answer is {len(raw):,} characters; the limit is "
-            f"{MAX_ANSWER_CHARS:,} (stored cut to it)"))
+        return over_long_answer(GeneratedText(**base))
     try:
         return GeneratedText(**base, parsed=parse_answer(raw))
     except AnswerRejected as err:

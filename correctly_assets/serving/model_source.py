@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..domain.chat_format import Reply, parse_reply
+from ..domain.chat_format import Reply
 from ..paths import redacted, tracking_uri, without_credentials
 
 if TYPE_CHECKING:
@@ -172,17 +172,18 @@ class CorrectionService:
 
     def correct(self, text: str) -> Reply:
         """The reply read into its fields; blocking. An empty corrected text means no change,
-        as in the evaluation; `cut_off` says the token limit ended the reply. Overloaded when `max_waiting` requests are queued already or
-        this one would wait past `deadline_s` (then it is dropped from the queue)."""
+        as in the evaluation (the corrector's `Correction`); `cut_off` says the token limit
+        ended the reply. Overloaded when `max_waiting` requests are queued already or this one
+        would wait past `deadline_s` (then it is dropped from the queue)."""
         with self._count:
             if self._waiting >= self.max_waiting:
                 raise Overloaded(f"{self._waiting} requests are waiting for the model; "
                                  "try again shortly", retry_after_s=5)
             self._waiting += 1
         try:
-            future = self._model_thread.submit(self.corrector.finished_replies, [text], 1)
+            future = self._model_thread.submit(self.corrector.corrections, [text], 1)
             try:
-                [(raw, ended)] = future.result(timeout=self.deadline_s)
+                [correction] = future.result(timeout=self.deadline_s)
             except FuturesTimeout:
                 future.cancel()  # not started yet: it leaves the queue
                 raise Overloaded(f"no answer within {self.deadline_s:.0f} s; try again later",
@@ -190,8 +191,8 @@ class CorrectionService:
         finally:
             with self._count:
                 self._waiting -= 1
-        reply = dataclasses.replace(parse_reply(raw), cut_off=not ended)
-        return reply if reply.corrected else dataclasses.replace(reply, corrected=text)
+        return dataclasses.replace(correction.reply, corrected=correction.corrected,
+                                   cut_off=not correction.ended)
 
 
 def load_service(settings: ServingSettings) -> CorrectionService:
