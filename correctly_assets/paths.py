@@ -8,7 +8,8 @@ import re
 from pathlib import Path
 
 # scheme://user:password@host...: the user information of a URI's authority.
-_USERINFO = re.compile(r"^(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)(?P<user>[^/@:]*)(?::(?P<password>[^/@]*))?@")
+_USERINFO = re.compile(
+    r"^(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)(?P<user>[^/@:]*)(?::(?P<password>[^/@]*))?@")
 
 
 def dagster_home() -> Path:
@@ -30,14 +31,18 @@ def default_tracking_uri() -> str:
 def redacted(uri: str) -> str:
     """The URI with any password replaced by ***, fit for logs and errors; never raises,
     whatever the rest of the URI holds (a malformed port, say)."""
-    return _USERINFO.sub(lambda m: f"{m['scheme']}{m['user']}{':***' if m['password'] is not None else ''}@",
-                         uri, count=1)
+    def hidden(match: re.Match) -> str:
+        password = ":***" if match["password"] is not None else ""
+        return f"{match['scheme']}{match['user']}{password}@"
+
+    return _USERINFO.sub(hidden, uri, count=1)
 
 
 def without_credentials(uri: str) -> str:
     """The URI with its user information taken out. When it had any, MLflow is given it
     through its own MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD (unless they are
-    set already), so the password is in no URI MLflow logs, tags or prints."""
+    set already), so the password is in no URI MLflow logs, tags or prints. Every URI the
+    project hands MLflow passes here, so MLflow's HTTP calls are bounded here too."""
     bound_mlflow_calls()
     match = _USERINFO.match(uri)
     if not match:
@@ -62,8 +67,8 @@ def bound_mlflow_calls() -> None:
 def tracking_uri() -> str:
     """The MLflow store in effect: MLFLOW_TRACKING_URI, else the embedded one. Credentials in
     it are moved to MLflow's own variables, the variable itself rewritten without them, so
-    that nothing else in the process (dagster-mlflow included) sees them in a URI."""
-    bound_mlflow_calls()
+    that nothing else in the process (dagster-mlflow included) sees them in a URI; a server's
+    HTTP calls are bounded (without_credentials)."""
     uri = os.environ.get("MLFLOW_TRACKING_URI")
     if not uri:
         return default_tracking_uri()

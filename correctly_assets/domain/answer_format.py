@@ -67,9 +67,9 @@ _ARROW = r"(?:->|→|=>|⇒)"
 _ARROW_CHAR = re.compile(_ARROW)
 # A quoted span closes with the first quote of its own kind: "…", “…”, '…' or ‘…’; “…” may
 # hold one balanced “…” inside, and in '…' and ‘…’ an apostrophe between two Latin letters
-# (don't) is text. So each span, and a
-# list of spans, can be read one way only: parsing stays linear in the text's length, where
-# spans free to run over other quotes made a long list of edits exponential.
+# (don't) is text. So each span, and a list of spans, can be read one way only: parsing
+# stays linear in the text's length, where spans free to run over other quotes made a long
+# list of edits exponential.
 _IN_WORD = "(?<=[A-Za-z]){}(?=[A-Za-z])"  # an apostrophe: a quote mark inside a word
 _Q = ("(?:\"[^\"\n]*\"|“(?:[^“”\n]|“[^“”\n]*”)*”"
       "|'(?:[^'\n]|" + _IN_WORD.format("'") + ")*'"

@@ -65,7 +65,8 @@ def _summary(name: str, report: dict) -> dict[str, float]:
 
 
 def _summaries(reports: dict, prefix: str = "") -> dict[str, float]:
-    return {k: v for name, report in reports.items() for k, v in _summary(prefix + name, report).items()}
+    return {key: value for name, report in reports.items()
+            for key, value in _summary(prefix + name, report).items()}
 
 
 def _rounded(figures: dict[str, float]) -> dict[str, float]:
