@@ -13,7 +13,7 @@ $(DAGSTER_HOME)/dagster.yaml:
 	printf 'telemetry:\n  enabled: false\n' > $@
 
 demo: $(DAGSTER_HOME)/dagster.yaml
-	$(VENV)/python -m correctly_assets.demo --date $(DATE)
+	$(VENV)/python -m correctly_assets.cli.demo --date $(DATE)
 
 test:
 	$(VENV)/python -m pytest -q

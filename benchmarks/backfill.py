@@ -28,12 +28,11 @@ from dagster_graphql import DagsterGraphQLClient
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
-from correctly_assets.backfill import DagsterGraphQL, partition_keys, run_backfill
-from correctly_assets.partitions import PARTITIONS_PER_RUN_ENV
+from correctly_assets.cli.backfill import DagsterGraphQL, partition_keys, run_backfill
+from correctly_assets.defs.partitions import PARTITIONS_PER_RUN_ENV
 from correctly_assets.store import CorrectionStore, embedded_database_url
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the test helpers, not installed
-from correctly_assets_tests.support.local_dagster import dagster_dev  # noqa: E402
+from correctly_assets.testing.local_dagster import dagster_dev
 
 TARGET_SPEED_UP = 10.0
 START = dt.date(2026, 1, 1)

@@ -25,9 +25,9 @@ from pathlib import Path
 
 from correctly_assets.domain.answer_format import parse_answer
 from correctly_assets.domain.chat_format import to_messages
-from correctly_assets.domain.offline_generator import generate_offline_answer
-from correctly_assets.domain.spec import build_theme_specs
-from correctly_assets.domain.workbook import read_workbook
+from correctly_assets.llm.offline_generator import generate_offline_answer
+from correctly_assets.inputs.single.spec import build_theme_specs
+from correctly_assets.inputs.single.workbook import read_workbook
 from correctly_assets.evaluation.corrector import Corrector
 from correctly_assets.evaluation.gleu import corpus_gleu
 from correctly_assets.resources.files import SAMPLE_WORKBOOK

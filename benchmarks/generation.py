@@ -30,12 +30,12 @@ import dagster as dg
 import httpx
 from dagster_openai import OpenAIResource
 
-from correctly_assets.domain.answer_journal import AnswerJournal
-from correctly_assets.domain.generation import is_failed_request
+from correctly_assets.llm.journal import AnswerJournal
+from correctly_assets.llm.generation import is_failed_request
 from correctly_assets.domain.models import GeneratedText, PromptExample
-from correctly_assets.domain.prompts import render_prompts
-from correctly_assets.domain.spec import build_theme_specs
-from correctly_assets.domain.workbook import read_workbook
+from correctly_assets.inputs.single.prompts import render_prompts
+from correctly_assets.inputs.single.spec import build_theme_specs
+from correctly_assets.inputs.single.workbook import read_workbook
 from correctly_assets.resources.files import SAMPLE_WORKBOOK
 from correctly_assets.resources.text_generator import TextGeneratorResource
 
@@ -49,9 +49,8 @@ def local_server(latency: float, failure_rate: float):
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     server = subprocess.Popen(
-        [sys.executable, "-m", "correctly_assets_tests.support.local_llm_server", "--port", str(port),
+        [sys.executable, "-m", "correctly_assets.testing.local_llm_server", "--port", str(port),
          "--latency", str(latency), "--failure-rate", str(failure_rate)],
-        cwd=Path(__file__).resolve().parents[1],  # the test helpers are not installed
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )
     root = f"http://127.0.0.1:{port}"

@@ -30,7 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.demo_model import build_sets, gleu, write_chats  # noqa: E402
 from correctly_assets.domain.chat_format import to_messages  # noqa: E402
-from correctly_assets.domain.judging import judge_prompt, offline_verdict  # noqa: E402
+from correctly_assets.llm.judging import judge_prompt, offline_verdict  # noqa: E402
 from correctly_assets.domain.models import TrainExample  # noqa: E402
 from correctly_assets.domain.preferences import (  # noqa: E402
     SOURCES,

@@ -32,8 +32,8 @@ import httpx
 from correctly_assets.domain.answer_format import parse_answer
 from correctly_assets.domain.chat_format import to_messages
 from correctly_assets.domain.models import ParsedAnswer
-from correctly_assets.domain.offline_generator import generate_offline_answer
-from correctly_assets.domain.workbook import read_workbook
+from correctly_assets.llm.offline_generator import generate_offline_answer
+from correctly_assets.inputs.single.workbook import read_workbook
 from correctly_assets.resources.files import SAMPLE_WORKBOOK
 
 # The README's figures were measured at 512 new tokens (a whole Korean answer); serving's

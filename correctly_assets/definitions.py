@@ -8,15 +8,20 @@ from pathlib import Path
 
 import dagster as dg
 
-from .defs.data import generation, prompts, split, workbook
-from .defs.model import dpo, evaluation, preferences, training
 from .defs.resources import build_executor, build_resources
 
-__all__ = ["build_executor", "build_resources", "data_assets", "defs", "model_assets"]
-
-# The stages' assets by group, for code that materialises a part of the graph
-# (make demo, the tests) with dg.materialize.
-data_assets = dg.load_assets_from_modules([workbook, prompts, generation, split])
-model_assets = dg.load_assets_from_modules([training, preferences, dpo, evaluation])
+__all__ = ["assets_in", "build_executor", "build_resources", "data_assets", "defs", "model_assets"]
 
 defs = dg.load_from_defs_folder(path_within_project=Path(__file__).parent)
+
+
+def assets_in(group: str) -> list[dg.AssetsDefinition]:
+    """The assets (with their checks) of one group of `defs`, for code that materialises a
+    part of the graph with dg.materialize: make demo and the tests."""
+    return [asset for asset in defs.assets or []
+            if isinstance(asset, dg.AssetsDefinition)
+            and group in asset.group_names_by_key.values()]
+
+
+data_assets = assets_in("data")
+model_assets = assets_in("model")

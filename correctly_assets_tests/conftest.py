@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from correctly_assets.store import CorrectionStore, embedded_database_url
-from correctly_assets_tests.support.databases import scratch_database
+from correctly_assets.testing.databases import scratch_database
 
 
 TIERS = ("unit", "integration", "ui", "deploy")

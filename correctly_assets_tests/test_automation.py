@@ -6,7 +6,7 @@ import os
 import dagster as dg
 
 from correctly_assets.defs.automation import daily_data_schedule, workbook_sensor
-from correctly_assets.domain.sample_workbook import sample_sheets, write_workbook
+from correctly_assets.inputs.single.sample import sample_sheets, write_workbook
 from correctly_assets.resources.files import WorkbookResource
 
 
@@ -115,7 +115,7 @@ def test_the_first_partition_date_is_configurable_and_checked(tmp_path):
     import sys
 
     script = ("from correctly_assets.definitions import defs; "
-              "from correctly_assets.partitions import daily_partitions; "
+              "from correctly_assets.defs.partitions import daily_partitions; "
               "print(daily_partitions.get_first_partition_key())")
     env = {**os.environ, "CORRECTLY_FIRST_PARTITION_DATE": "2025-05-08", "DAGSTER_HOME": str(tmp_path)}
     done = subprocess.run([sys.executable, "-c", script], env=env,
@@ -130,7 +130,7 @@ def test_the_first_partition_date_is_configurable_and_checked(tmp_path):
 
 
 def test_sensor_watches_the_original_workbooks_and_their_grid(tmp_path):
-    from correctly_assets.domain.original_sample import build_original_sample
+    from correctly_assets.inputs.original.sample import build_original_sample
 
     directory = build_original_sample(tmp_path / "original")
     resources = {"workbook": WorkbookResource(path=str(directory))}

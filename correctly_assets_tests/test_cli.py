@@ -38,7 +38,7 @@ def test_materialize_one_partition_from_the_cli(cli_env, database_url, tmp_path)
 
 
 def test_the_original_sample_from_the_cli_on_a_korean_partition(cli_env, database_url, tmp_path):
-    from correctly_assets.domain.original_sample import ORIGINAL_SAMPLE_PATH
+    from correctly_assets.inputs.original.sample import ORIGINAL_SAMPLE_PATH
 
     env = {**cli_env, "CORRECTLY_WORKBOOK": str(ORIGINAL_SAMPLE_PATH)}
     theme = "주말에 있었던 일을 일기처럼"

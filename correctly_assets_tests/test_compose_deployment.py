@@ -23,8 +23,8 @@ import httpx
 import pytest
 from dagster_graphql import DagsterGraphQLClient
 
-from correctly_assets.backfill import DagsterGraphQL
-from correctly_assets_tests.support.local_dagster import free_port
+from correctly_assets.cli.backfill import DagsterGraphQL
+from correctly_assets.testing.local_dagster import free_port
 
 pytestmark = pytest.mark.deploy
 

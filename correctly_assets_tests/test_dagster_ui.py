@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from dagster_graphql import DagsterGraphQLClient
 
-from correctly_assets.backfill import DagsterGraphQL, partition_keys, run_backfill
-from correctly_assets_tests.support.local_dagster import dagster_dev
+from correctly_assets.cli.backfill import DagsterGraphQL, partition_keys, run_backfill
+from correctly_assets.testing.local_dagster import dagster_dev
 
 CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
 LOCATION = "correctly_assets.definitions"

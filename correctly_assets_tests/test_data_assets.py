@@ -10,9 +10,9 @@ import pytest
 from dagster_openai import OpenAIResource
 
 from correctly_assets.definitions import data_assets
-from correctly_assets.domain.sample_workbook import sample_sheets, write_workbook
-from correctly_assets_tests.support.hostile_llm_server import hostile_server
-from correctly_assets_tests.support.local_llm_server import serve_in_thread
+from correctly_assets.inputs.single.sample import sample_sheets, write_workbook
+from correctly_assets.testing.hostile_llm_server import hostile_server
+from correctly_assets.testing.local_llm_server import serve_in_thread
 from correctly_assets.resources.files import WorkbookResource
 from correctly_assets.resources.text_generator import TextGeneratorResource
 
@@ -364,8 +364,8 @@ def test_a_workbook_change_that_fails_leaves_partitions_themes_and_specs_as_they
     (the old partition, theme row and spec file stay; no new partition)."""
     import unicodedata
 
-    from correctly_assets.domain.original_workbooks import CORRECTION_SCRIPT
-    from correctly_assets.domain.sample_workbook import write_workbook
+    from correctly_assets.inputs.original.workbooks import CORRECTION_SCRIPT
+    from correctly_assets.inputs.single.sample import write_workbook
     from correctly_assets_tests.test_original_workbooks import _correction_script, _text_repository
 
     resources = _original(resources, tmp_path)

@@ -12,7 +12,7 @@ DATE = "2026-06-01"
 
 def test_demo_materialises_the_whole_graph_for_one_date(cli_env, database_url, tmp_path, tracking_uri):
     done = subprocess.run(
-        [sys.executable, "-m", "correctly_assets.demo", "--date", DATE, "--jfleg-limit", "8"],
+        [sys.executable, "-m", "correctly_assets.cli.demo", "--date", DATE, "--jfleg-limit", "8"],
         env=cli_env, capture_output=True, text=True, timeout=900,
     )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
@@ -38,12 +38,12 @@ def test_demo_materialises_the_whole_graph_for_one_date(cli_env, database_url, t
 
 
 def test_demo_runs_the_original_sample_end_to_end(cli_env, database_url, tracking_uri):
-    from correctly_assets.demo import display_width
-    from correctly_assets.domain.original_sample import ORIGINAL_SAMPLE_PATH
+    from correctly_assets.cli.demo import display_width
+    from correctly_assets.inputs.original.sample import ORIGINAL_SAMPLE_PATH
 
     env = {**cli_env, "CORRECTLY_WORKBOOK": str(ORIGINAL_SAMPLE_PATH)}
     done = subprocess.run(
-        [sys.executable, "-m", "correctly_assets.demo", "--date", DATE, "--jfleg-limit", "8"],
+        [sys.executable, "-m", "correctly_assets.cli.demo", "--date", DATE, "--jfleg-limit", "8"],
         env=env, capture_output=True, text=True, timeout=900,
     )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]

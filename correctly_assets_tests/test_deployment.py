@@ -20,7 +20,7 @@ import click
 import pytest
 import yaml
 
-from correctly_assets.gpu_launch import (
+from correctly_assets.defs.gpu_launch import (
     A100_NODE_SELECTOR,
     DOCKER_GPU_CONTAINER_KWARGS,
     GPU_TOLERATIONS,

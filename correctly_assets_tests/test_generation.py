@@ -12,7 +12,7 @@ from dagster_openai import OpenAIResource
 from pydantic import ValidationError
 
 from correctly_assets.domain.answer_format import parse_answer
-from correctly_assets.domain.generation import (
+from correctly_assets.llm.generation import (
     MAX_ANSWER_CHARS,
     MAX_RETRY_AFTER_S,
     OFFLINE_MODEL,
@@ -25,9 +25,9 @@ from correctly_assets.domain.generation import (
     redact,
     usage_summary,
 )
-from correctly_assets.domain.prompts import render_prompts
-from correctly_assets_tests.support.hostile_llm_server import API_KEY, MANY_EDITS, hostile_server
-from correctly_assets_tests.support.local_llm_server import serve_in_thread
+from correctly_assets.inputs.single.prompts import render_prompts
+from correctly_assets.testing.hostile_llm_server import API_KEY, MANY_EDITS, hostile_server
+from correctly_assets.testing.local_llm_server import serve_in_thread
 from correctly_assets.resources.text_generator import TextGeneratorResource
 from correctly_assets_tests.test_prompts import SPEC
 
@@ -206,8 +206,8 @@ def test_no_answer_hangs_the_batch_fills_the_memory_or_breaks_the_store():
     The batch ends in seconds, its memory stays bounded, and every row is storable."""
     import resource
 
-    from correctly_assets.domain.deadline_http import MAX_RESPONSE_BYTES
-    from correctly_assets.domain.generation import MAX_TOKEN_COUNT, is_failed_request
+    from correctly_assets.llm.deadline_http import MAX_RESPONSE_BYTES
+    from correctly_assets.llm.generation import MAX_TOKEN_COUNT, is_failed_request
 
     peak_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     started = time.monotonic()
@@ -304,7 +304,7 @@ def test_retry_after_is_honoured_up_to_its_cap():
 
 
 def test_the_answer_journal_keeps_answers_for_the_same_prompt_and_generator(tmp_path):
-    from correctly_assets.domain.answer_journal import AnswerJournal
+    from correctly_assets.llm.journal import AnswerJournal
 
     path = tmp_path / "journal" / "travel.jsonl"
     journal = AnswerJournal(path, "model-a")
@@ -324,7 +324,7 @@ def test_the_answer_journal_keeps_answers_for_the_same_prompt_and_generator(tmp_
 
 @pytest.mark.adversarial
 def test_an_answer_journal_that_cannot_write_never_fails_the_batch(tmp_path):
-    from correctly_assets.domain.answer_journal import AnswerJournal
+    from correctly_assets.llm.journal import AnswerJournal
 
     blocked = tmp_path / "a-file"
     blocked.write_text("")
@@ -338,7 +338,7 @@ def test_a_prompts_own_temperature_and_max_tokens_reach_the_model_and_the_offlin
     """The original's creativity and length per prompt: sent with the request over HTTP in
     place of the generator's settings, and honoured offline (the token limit cuts the
     answer, which is then kept as truncated)."""
-    from correctly_assets.domain.generation import _request
+    from correctly_assets.llm.generation import _request
 
     prompt = PROMPTS[0]
     own = prompt.model_copy(update={"temperature": 1.3, "max_tokens": 12})

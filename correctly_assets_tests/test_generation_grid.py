@@ -4,14 +4,14 @@ forms, the answers' token bound, and the first stage's prompt filled under both 
 import pytest
 import yaml
 
-from correctly_assets.domain.generation_grid import (
+from correctly_assets.inputs.original.grid import (
     GridError,
     expand_grid,
     generation_prompt,
     parse_ids,
     read_grid_config,
 )
-from correctly_assets.domain.original_workbooks import read_original_workbooks
+from correctly_assets.inputs.original.workbooks import read_original_workbooks
 from correctly_assets_tests.test_original_workbooks import (
     _correction_script,
     _text_repository,

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, text
 
-from correctly_assets.domain.offline_generator import generate_offline_answer
+from correctly_assets.llm.offline_generator import generate_offline_answer
 from correctly_assets.domain.models import GeneratedText
-from correctly_assets_tests.support.databases import scratch_database
+from correctly_assets.testing.databases import scratch_database
 
 pytestmark = pytest.mark.integration
 
@@ -121,7 +121,7 @@ def legacy_url(pg_url):
 
 
 def _import(env, *args, source="copy-a"):
-    return subprocess.run([sys.executable, "-m", "correctly_assets.legacy_import",
+    return subprocess.run([sys.executable, "-m", "correctly_assets.cli.legacy_import",
                            "--source", source, *args],
                           env=env, capture_output=True, text=True, timeout=300)
 

@@ -10,7 +10,7 @@ from mlflow import MlflowClient
 
 from correctly_assets.definitions import data_assets, model_assets
 from correctly_assets.domain.promotion import promotion_decision, versions_to_archive
-from correctly_assets.partitions import daily_partitions
+from correctly_assets.defs.partitions import daily_partitions
 from correctly_assets.resources.files import ArtifactStoreResource
 from correctly_assets.resources.store import CorrectionStoreResource
 from correctly_assets.resources.tracking import mlflow_resource

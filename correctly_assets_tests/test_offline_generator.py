@@ -5,9 +5,9 @@ import sys
 import pytest
 
 from correctly_assets.domain.answer_format import format_answer, parse_answer
-from correctly_assets.domain.offline_generator import ERROR_TYPES, LABELS, generate_offline_answer
+from correctly_assets.llm.offline_generator import ERROR_TYPES, LABELS, generate_offline_answer
 from correctly_assets.domain.quality import has_hangul
-from correctly_assets.domain.workbook import read_workbook
+from correctly_assets.inputs.single.workbook import read_workbook
 from correctly_assets.resources.files import SAMPLE_WORKBOOK
 
 KOREAN = "한국어 번역입니다."
@@ -130,7 +130,7 @@ def test_same_inputs_give_the_same_answer():
 def test_same_inputs_give_the_same_answer_in_another_process():
     script = (
         "import sys\n"
-        "from correctly_assets.domain.offline_generator import generate_offline_answer\n"
+        "from correctly_assets.llm.offline_generator import generate_offline_answer\n"
         "sys.stdout.write(generate_offline_answer(*sys.argv[1:]))"
     )
     passage = PASSAGES[1]

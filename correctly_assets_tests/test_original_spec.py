@@ -5,22 +5,22 @@ stage's one-shot prompts, and what a partition costs."""
 import pytest
 import yaml
 
-from correctly_assets.domain.generation import generate_texts, offline_complete
-from correctly_assets.domain.generation_grid import (
+from correctly_assets.llm.generation import generate_texts, offline_complete
+from correctly_assets.inputs.original.grid import (
     GRID_FILE,
     GridError,
     read_grid_config,
     read_grid_file,
 )
-from correctly_assets.domain.original_spec import (
+from correctly_assets.inputs.original.spec import (
     ANSWER_SECTIONS,
     build_original_specs,
     example_requests,
     grid_cost,
     one_shot_prompts,
 )
-from correctly_assets.domain.original_workbooks import NO_THEME, read_original_workbooks
-from correctly_assets.domain.spec import spec_from_yaml, write_specs
+from correctly_assets.inputs.original.workbooks import NO_THEME, read_original_workbooks
+from correctly_assets.inputs.single.spec import spec_from_yaml, write_specs
 from correctly_assets_tests.test_original_workbooks import (
     LATE_PROMPT,
     _correction_script,
@@ -142,7 +142,7 @@ def test_a_bad_grid_file_is_named(tmp_path, specs):
 
 
 def test_the_shipped_original_sample_is_what_its_generator_writes(tmp_path):
-    from correctly_assets.domain.original_sample import ORIGINAL_SAMPLE_PATH, build_original_sample
+    from correctly_assets.inputs.original.sample import ORIGINAL_SAMPLE_PATH, build_original_sample
 
     fresh = build_original_sample(tmp_path / "original")
     for name in ("text_repository.xlsx", "correction_script.xlsx", GRID_FILE):
@@ -216,7 +216,7 @@ def test_a_yaml_alias_bomb_and_a_huge_value_are_refused_without_expanding(tmp_pa
 def test_a_template_that_would_render_megabytes_is_refused_naming_it(tmp_path):
     """{form_description} 1,700 times: refused by its rendered size, before any prompt is
     kept (the cost estimate once rendered every such prompt, to 6 GB)."""
-    from correctly_assets.domain.prompts import MAX_PROMPT_CHARS, PromptTooLong
+    from correctly_assets.inputs.single.prompts import MAX_PROMPT_CHARS, PromptTooLong
 
     text = _text_repository(False)
     text["generation_prompt"][1][1] = LATE_PROMPT + "{form_description}" * 1700

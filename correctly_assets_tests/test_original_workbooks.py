@@ -5,14 +5,14 @@ from pathlib import Path
 
 import pytest
 
-from correctly_assets.domain.original_workbooks import (
+from correctly_assets.inputs.original.workbooks import (
     CORRECTION_SCRIPT,
     TEXT_REPOSITORY,
     main,
     read_original_workbooks,
 )
-from correctly_assets.domain.sample_workbook import write_workbook
-from correctly_assets.domain.workbook import WorkbookError
+from correctly_assets.inputs.single.sample import write_workbook
+from correctly_assets.inputs.single.workbook import WorkbookError
 
 LATE_PROMPT = ("##### 목적 #####\n글을 쓰세요.\n형식: {form_form}\n설명: {form_description}\n"
                "작성자: {speaker_speaker}\n어조: {mapping_emotion_form_tone}\n예시: {example_example}\n"

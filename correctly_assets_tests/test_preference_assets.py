@@ -10,7 +10,7 @@ from mlflow import MlflowClient
 from correctly_assets.definitions import data_assets, model_assets
 from correctly_assets.domain.preferences import SOURCES
 from correctly_assets.resources.text_generator import TextGeneratorResource
-from correctly_assets_tests.support.local_llm_server import serve_in_thread
+from correctly_assets.testing.local_llm_server import serve_in_thread
 
 pytestmark = pytest.mark.integration
 

@@ -12,12 +12,12 @@ import pytest
 from mlflow import MlflowClient
 
 from correctly_assets.domain.answer_format import parse_answer
-from correctly_assets.domain.offline_generator import generate_offline_answer
+from correctly_assets.llm.offline_generator import generate_offline_answer
 from correctly_assets.domain.chat_format import to_messages
 from correctly_assets.domain.models import TrainExample
 from correctly_assets.domain.preferences import pair_for
-from correctly_assets.domain.spec import build_theme_specs
-from correctly_assets.domain.workbook import read_workbook
+from correctly_assets.inputs.single.spec import build_theme_specs
+from correctly_assets.inputs.single.workbook import read_workbook
 from correctly_assets.resources.files import SAMPLE_WORKBOOK
 from correctly_assets.training.dpo import PreferenceConfig, read_pairs, run_preference_training
 from correctly_assets.training.sft import last_complete_checkpoint

@@ -7,7 +7,7 @@ import pytest
 
 from correctly_assets.domain.answer_format import format_answer, parse_answer
 from correctly_assets.domain.chat_format import to_messages
-from correctly_assets.domain.judging import (
+from correctly_assets.llm.judging import (
     judge_prompt,
     offline_verdict,
     parse_verdict,
@@ -15,7 +15,7 @@ from correctly_assets.domain.judging import (
     reply_faults,
 )
 from correctly_assets.domain.models import CorrectionPoint, Edit, ParsedAnswer, TrainExample
-from correctly_assets.domain.offline_generator import generate_offline_answer
+from correctly_assets.llm.offline_generator import generate_offline_answer
 from correctly_assets.domain.preferences import (
     check_sources,
     mismatched_explanation,

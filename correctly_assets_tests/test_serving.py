@@ -9,11 +9,11 @@ import pytest
 from fastapi.testclient import TestClient
 from mlflow import MlflowClient
 
-from correctly_assets.defs.model.evaluation import RegistryConfig, registered_model
+from correctly_assets.defs.model.model_evaluation import RegistryConfig, registered_model
 from correctly_assets.domain.chat_format import parse_reply
-from correctly_assets.partitions import daily_partitions
+from correctly_assets.defs.partitions import daily_partitions
 from correctly_assets.resources.tracking import mlflow_resource
-from correctly_assets.paths import tracking_uri as pipeline_tracking_uri
+from correctly_assets.settings import tracking_uri as pipeline_tracking_uri
 from correctly_assets.serving import (
     MAX_TEXT_CHARS,
     CorrectionRequest,
@@ -28,7 +28,7 @@ from correctly_assets.serving.app import render_page
 from correctly_assets.serving.model_source import redacted
 from correctly_assets.training import TrainingConfig, run_training
 
-from .test_training import _write_chats
+from correctly_assets_tests.test_training import _write_chats
 
 DATE = "2026-04-02"
 PROMOTED = "correctly"  # promoted: its validation GLEU beats the copy baseline

@@ -288,7 +288,7 @@ def _stored_partition(store, date, vectors, theme="travel"):
 def test_near_duplicate_chains_never_straddle_the_split_across_partitions(store):
     """x1 and x2 are not near-duplicates (cosine 0.643), x3 is one of both (0.906): with
     x1 in validation and x2 in train elsewhere, x3 cannot go anywhere without a leak."""
-    from correctly_assets.defs.data.split import SplitConfig, _split_partition, leaking_pairs
+    from correctly_assets.defs.data.train_split import SplitConfig, _split_partition, leaking_pairs
 
     x1 = _basis((0, 1.0))
     x2 = _basis((0, 0.643), (1, math.sqrt(1 - 0.643 ** 2)))
@@ -323,7 +323,7 @@ def test_concurrent_splits_of_partitions_sharing_near_duplicates_agree(store):
     same time: the split lock makes the second see the first's sides."""
     from concurrent.futures import ThreadPoolExecutor
 
-    from correctly_assets.defs.data.split import SplitConfig, _split_partition, leaking_pairs
+    from correctly_assets.defs.data.train_split import SplitConfig, _split_partition, leaking_pairs
 
     bases = [_basis((axis, 1.0)) for axis in range(10, 16)]
     config = SplitConfig(validation_fraction=0.34, near_duplicate_similarity=0.9)

@@ -12,9 +12,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from correctly_assets.paths import redacted, without_credentials
+from correctly_assets.settings import redacted, without_credentials
 
-from .test_training import _write_chats
+from correctly_assets_tests.test_training import _write_chats
 
 PASSWORD = "Pw-7fq2-NOT-FOR-LOGS"
 pytestmark = [pytest.mark.integration, pytest.mark.adversarial]

@@ -5,7 +5,7 @@ import dataclasses
 
 import pytest
 
-from correctly_assets.defs.model.training import FineTuneConfig, fine_tuned_model
+from correctly_assets.defs.model.fine_tuned_model import FineTuneConfig, fine_tuned_model
 from correctly_assets.training.__main__ import build_parser
 from correctly_assets.training.config import TrainingConfig, TrainingSettings
 

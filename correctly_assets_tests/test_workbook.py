@@ -9,10 +9,10 @@ import datetime as dt
 import openpyxl
 import pytest
 
-from correctly_assets.domain.sample_workbook import (
+from correctly_assets.inputs.single.sample import (
     SAMPLE_WORKBOOK_PATH, build_sample_workbook, sample_sheets, write_workbook,
 )
-from correctly_assets.domain.workbook import WorkbookError, read_workbook, workbook_to_dataframes
+from correctly_assets.inputs.single.workbook import WorkbookError, read_workbook, workbook_to_dataframes
 
 
 def _error(tmp_path, sheets) -> WorkbookError:

@@ -4,10 +4,10 @@ import datetime as dt
 
 import dagster as dg
 
-from ..domain.generation_grid import GRID_FILE
-from ..domain.original_workbooks import read_workbooks, workbook_digest
-from ..domain.workbook import WorkbookError
-from ..partitions import daily_partitions, theme_date_partitions, theme_partitions
+from ..inputs.original.grid import GRID_FILE
+from ..inputs.original.workbooks import read_workbooks, workbook_digest
+from ..inputs.single.workbook import WorkbookError
+from .partitions import daily_partitions, theme_date_partitions, theme_partitions
 from ..resources.files import WorkbookResource
 
 workbook_job = dg.define_asset_job("workbook_job", selection=["raw_sheet", "yaml_spec"])

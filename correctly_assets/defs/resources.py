@@ -11,7 +11,7 @@ import os
 import dagster as dg
 from dagster_openai import OpenAIResource
 
-from ..paths import artifacts_root
+from ..settings import artifacts_root
 from ..resources.embedder import SentenceEmbedderResource
 from ..resources.files import ArtifactStoreResource, WorkbookResource
 from ..resources.store import CorrectionStoreResource

@@ -7,7 +7,7 @@ from typing import Optional
 
 import dagster as dg
 
-from ..paths import artifacts_root
+from ..settings import artifacts_root
 
 SAMPLE_WORKBOOK = Path(__file__).resolve().parent.parent / "data" / "sample_workbook.xlsx"
 

@@ -10,7 +10,7 @@ from typing import Optional
 import dagster as dg
 from sqlalchemy.engine import make_url
 
-from ..paths import dagster_home
+from ..settings import dagster_home
 from ..store import CorrectionStore, embedded_database_url
 
 # One engine (and connection pool) per process and database; a forked process makes its own.

@@ -12,8 +12,8 @@ import openai as openai_sdk
 from dagster_openai import OpenAIResource
 from pydantic import Field
 
-from ..domain.deadline_http import async_deadline_http_client
-from ..domain.generation import (
+from ..llm.deadline_http import async_deadline_http_client
+from ..llm.generation import (
     DEFAULT_BATCH_BUDGET_S,
     DEFAULT_CALL_DEADLINE_S,
     DEFAULT_MAX_RETRIES,
@@ -25,7 +25,7 @@ from ..domain.generation import (
     openai_acomplete_fn,
     usage_summary,
 )
-from ..domain.judging import JUDGE_SYSTEM_PROMPT, Judgement, judge_async, offline_verdict
+from ..llm.judging import JUDGE_SYSTEM_PROMPT, Judgement, judge_async, offline_verdict
 from ..domain.models import GeneratedText, PromptExample
 
 

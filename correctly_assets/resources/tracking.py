@@ -15,7 +15,7 @@ import dagster as dg
 from dagster_mlflow import end_mlflow_on_run_finished
 from dagster_mlflow.resources import CONFIG_SCHEMA, MlFlow
 
-from ..paths import default_tracking_uri, tracking_uri, without_credentials
+from ..settings import default_tracking_uri, tracking_uri, without_credentials
 from ..training.sft import ensure_experiment
 
 EXPERIMENT = "correctly"

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..domain.chat_format import Reply
-from ..paths import redacted, tracking_uri, without_credentials
+from ..settings import redacted, tracking_uri, without_credentials
 
 if TYPE_CHECKING:
     from ..evaluation.corrector import Corrector

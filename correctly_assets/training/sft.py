@@ -35,7 +35,7 @@ from ..domain.chat_format import (
     special_token_texts,
     write_chat_format,
 )
-from ..paths import without_credentials
+from ..settings import without_credentials
 from .config import TrainingConfig
 from .lengths import answer_tokens, chat_tokens, fit_rows, model_context
 

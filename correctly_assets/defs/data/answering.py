@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import dagster as dg
 
-from ...domain.answer_journal import AnswerJournal
-from ...domain.generation import is_failed_request
+from ...llm.journal import AnswerJournal
+from ...llm.generation import is_failed_request
 from ...domain.models import GeneratedText, PromptExample
 from ...resources.files import ArtifactStoreResource
 from ...resources.text_generator import TextGeneratorResource

@@ -1,0 +1,77 @@
+"""Partitions: themes come from the workbook, dates from the calendar."""
+
+import os
+
+import dagster as dg
+
+from ..domain.dates import iso_date
+
+# Registered by `raw_sheet` from the workbook's theme sheet; a sensor adds new ones.
+theme_partitions = dg.DynamicPartitionsDefinition(name="theme")
+
+FIRST_DATE_ENV = "CORRECTLY_FIRST_PARTITION_DATE"
+DEFAULT_FIRST_DATE = "2026-01-01"
+
+
+def first_partition_date() -> str:
+    """The first day that has partitions: CORRECTLY_FIRST_PARTITION_DATE (YYYY-MM-DD), say
+    for data made before 2026 (the original Correctly's is from 2025), else 2026-01-01."""
+    value = os.environ.get(FIRST_DATE_ENV, "").strip() or DEFAULT_FIRST_DATE
+    iso_date(value, FIRST_DATE_ENV)
+    return value
+
+
+daily_partitions = dg.DailyPartitionsDefinition(start_date=first_partition_date(), end_offset=1)
+
+# Keys read "<date>|<theme>": Dagster orders the dimensions by name.
+theme_date_partitions = dg.MultiPartitionsDefinition(
+    {"date": daily_partitions, "theme": theme_partitions}
+)
+
+PARTITIONS_PER_RUN_ENV = "CORRECTLY_BACKFILL_PARTITIONS_PER_RUN"
+
+
+def data_backfill_policy() -> dg.BackfillPolicy:
+    """A backfill of the data assets runs as one run: they batch LLM calls and embeddings
+    across partitions, and a run per partition would pay process start-up, model loading
+    and store connection hundreds of times. CORRECTLY_BACKFILL_PARTITIONS_PER_RUN=N splits
+    a backfill into runs of at most N partitions (say, to spread a huge one over workers)."""
+    cap = os.environ.get(PARTITIONS_PER_RUN_ENV, "").strip()
+    if not cap:
+        return dg.BackfillPolicy.single_run()
+    if not cap.isdigit() or int(cap) < 1:
+        raise ValueError(f"{PARTITIONS_PER_RUN_ENV} must be a positive whole number, got {cap!r}")
+    return dg.BackfillPolicy.multi_run(int(cap))
+
+
+_RANGE_START, _RANGE_END = "dagster/asset_partition_range_start", "dagster/asset_partition_range_end"
+
+
+class PartitionsDisagree(dg.Failure):
+    """A run whose partition tags and partition range name different partitions."""
+
+
+def partitions_in_run(context: dg.AssetExecutionContext) -> list[tuple[str, str]]:
+    """(date, theme) of every partition this run materialises, in date then theme order:
+    one for an ordinary run, many for a backfill run.
+
+    A ranged run must materialise exactly its range. Dagster's *job* backfill of a
+    multi-partitioned job tags each ranged run with the last selected partition's keys as
+    well (dagster 1.13), so the run would write that one partition while the backfill
+    reports every selected one done: such a run fails here, before it writes anything.
+    """
+    keys = sorted(str(key) for key in context.partition_keys)
+    start, end = context.run.tags.get(_RANGE_START), context.run.tags.get(_RANGE_END)
+    if start and end:
+        in_range = sorted(str(key) for key in theme_date_partitions.get_partition_keys_in_range(
+            dg.PartitionKeyRange(start, end), dynamic_partitions_store=context.instance))
+        if in_range != keys:
+            raise PartitionsDisagree(
+                f"this run's range {start}..{end} holds {len(in_range)} partition(s), but its "
+                f"partition tags name {len(keys)} ({', '.join(keys[:3])}"
+                f"{', ...' if len(keys) > 3 else ''}); nothing was written. A job backfill of "
+                "daily_data_job tags its ranged runs wrongly: backfill the assets instead (in "
+                "the UI, select prompt_examples, generated_texts and train_split in the asset "
+                "graph, then Materialize selected; or python -m correctly_assets.cli.backfill).")
+    parsed = [theme_date_partitions.get_partition_key_from_str(key) for key in keys]
+    return sorted((k.keys_by_dimension["date"], k.keys_by_dimension["theme"]) for k in parsed)
