@@ -32,6 +32,7 @@ from benchmarks.demo_model import build_sets, gleu, write_chats  # noqa: E402
 from correctly_assets.domain.chat_format import to_messages  # noqa: E402
 from correctly_assets.llm.judging import judge_prompt, offline_verdict  # noqa: E402
 from correctly_assets.domain.models import TrainExample  # noqa: E402
+from correctly_assets.evaluation.gleu import sentence_gleu  # noqa: E402
 from correctly_assets.domain.preferences import (  # noqa: E402
     SOURCES,
     chosen_first,
@@ -57,7 +58,8 @@ def make_pairs(corrector: Corrector, answers: list, split: str) -> list:
         verdict = offline_verdict(judge_prompt(answer.before, *((chosen, reply) if first
                                                                  else (reply, chosen))))
         pair = pair_for(example, SOURCES, answer=answer, policy_reply=reply if ended else None,
-                        judged_worse=verdict == ("A" if first else "B"), seed=SEED)
+                        judged_worse=verdict == ("A" if first else "B"), seed=SEED,
+                        score=sentence_gleu)
         if pair is not None:
             pairs.append(pair)
     return pairs

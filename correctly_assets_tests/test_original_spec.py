@@ -20,7 +20,7 @@ from correctly_assets.inputs.original.spec import (
     one_shot_prompts,
 )
 from correctly_assets.inputs.original.workbooks import NO_THEME, read_original_workbooks
-from correctly_assets.inputs.single.spec import spec_from_yaml, write_specs
+from correctly_assets.inputs.spec_files import spec_from_yaml, write_specs
 from correctly_assets_tests.test_original_workbooks import (
     LATE_PROMPT,
     _correction_script,
@@ -216,7 +216,7 @@ def test_a_yaml_alias_bomb_and_a_huge_value_are_refused_without_expanding(tmp_pa
 def test_a_template_that_would_render_megabytes_is_refused_naming_it(tmp_path):
     """{form_description} 1,700 times: refused by its rendered size, before any prompt is
     kept (the cost estimate once rendered every such prompt, to 6 GB)."""
-    from correctly_assets.inputs.single.prompts import MAX_PROMPT_CHARS, PromptTooLong
+    from correctly_assets.domain.prompt_format import MAX_PROMPT_CHARS, PromptTooLong
 
     text = _text_repository(False)
     text["generation_prompt"][1][1] = LATE_PROMPT + "{form_description}" * 1700

@@ -16,6 +16,7 @@ from correctly_assets.llm.judging import (
 )
 from correctly_assets.domain.models import CorrectionPoint, Edit, ParsedAnswer, TrainExample
 from correctly_assets.llm.offline_generator import generate_offline_answer
+from correctly_assets.evaluation.gleu import sentence_gleu
 from correctly_assets.domain.preferences import (
     check_sources,
     mismatched_explanation,
@@ -95,15 +96,18 @@ def test_pair_for_takes_the_first_source_that_gives_a_rejected_answer():
     example = _example(chosen, split="validation")
     answer_text = example.messages[2]["content"]
     copy_reply = answer_text.replace(chosen.after, chosen.before)  # corrects nothing
-    on_policy = pair_for(example, ["on_policy", "rule"], answer=chosen, policy_reply=copy_reply)
+    on_policy = pair_for(example, ["on_policy", "rule"], answer=chosen, policy_reply=copy_reply,
+                         score=sentence_gleu)
     assert on_policy.source == "on_policy" and on_policy.rejected == copy_reply
     assert on_policy.split == "validation" and on_policy.chosen == answer_text
     assert on_policy.prompt == example.messages[:2]
     # A reply within the margin, or the chosen answer itself, is no pair: the next source is.
-    near = pair_for(example, ["on_policy", "rule"], answer=chosen, policy_reply=copy_reply, margin=101)
+    near = pair_for(example, ["on_policy", "rule"], answer=chosen, policy_reply=copy_reply, margin=101,
+                    score=sentence_gleu)
     assert near.source == "rule" and near.detail in ("uncorrected_error", "needless_rewrite",
                                                      "mismatched_explanation")
-    assert pair_for(example, ["on_policy"], answer=chosen, policy_reply=answer_text) is None
+    assert pair_for(example, ["on_policy"], answer=chosen, policy_reply=answer_text,
+                    score=sentence_gleu) is None
     # The judge's verdict decides llm_judged, whatever the metric says.
     assert pair_for(example, ["llm_judged"], answer=chosen, policy_reply=copy_reply,
                     judged_worse=False) is None

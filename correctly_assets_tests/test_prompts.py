@@ -3,14 +3,10 @@ import pytest
 from correctly_assets.domain.models import (
     ExampleSentence, InstructionPrompt, KeyExpression, ScriptType, Speaker, Style, Theme, ThemeSpec,
 )
-from correctly_assets.inputs.single.prompts import (
-    PLACEHOLDERS,
-    extract_passage,
-    render_prompts,
-    render_template,
-    template_fields,
-    template_problem,
+from correctly_assets.domain.prompt_format import (
+    PLACEHOLDERS, extract_passage, render_template, template_fields, template_problem,
 )
+from correctly_assets.inputs.single.prompts import render_prompts
 
 SPEC = ThemeSpec(
     theme=Theme(name="travel", title="Travel", description="trips and holidays"),
@@ -61,7 +57,7 @@ def test_templates_are_substituted_never_formatted():
 @pytest.mark.adversarial
 def test_a_prompt_past_its_size_limit_is_refused_naming_its_template():
     """{theme_description} 1,724 times once stored six 55 MB prompts."""
-    from correctly_assets.inputs.single.prompts import MAX_PROMPT_CHARS, PromptTooLong
+    from correctly_assets.domain.prompt_format import MAX_PROMPT_CHARS, PromptTooLong
 
     spec = SPEC.model_copy(update={
         "theme": Theme(name="travel", title="Travel", description="d" * 32_000),

@@ -9,7 +9,7 @@ import pytest
 from fastapi.testclient import TestClient
 from mlflow import MlflowClient
 
-from correctly_assets.defs.model.model_evaluation import RegistryConfig, registered_model
+from correctly_assets.defs.model.registered_model import RegistryConfig, registered_model
 from correctly_assets.domain.chat_format import parse_reply
 from correctly_assets.defs.partitions import daily_partitions
 from correctly_assets.resources.tracking import mlflow_resource

@@ -6,7 +6,8 @@ import yaml
 from correctly_assets.domain.models import ThemeSpec
 from correctly_assets.inputs.single.prompts import render_prompts
 from correctly_assets.inputs.single.sample import SAMPLE_WORKBOOK_PATH
-from correctly_assets.inputs.single.spec import build_theme_specs, spec_from_yaml, spec_to_yaml, write_specs
+from correctly_assets.inputs.single.spec import build_theme_specs
+from correctly_assets.inputs.spec_files import spec_from_yaml, spec_to_yaml, write_specs
 from correctly_assets.inputs.single.workbook import read_workbook
 
 

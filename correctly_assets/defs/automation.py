@@ -4,9 +4,7 @@ import datetime as dt
 
 import dagster as dg
 
-from ..inputs.original.grid import GRID_FILE
-from ..inputs.original.workbooks import read_workbooks, workbook_digest
-from ..inputs.single.workbook import WorkbookError
+from ..inputs import INPUT_ERRORS, input_digest, read_input
 from .partitions import daily_partitions, theme_date_partitions, theme_partitions
 from ..resources.files import WorkbookResource
 
@@ -37,14 +35,14 @@ def workbook_sensor(context: dg.SensorEvaluationContext, workbook: WorkbookResou
     """When the workbook changes: re-materialise raw_sheet and yaml_spec, register new themes
     as partitions, and request today's partitions for them."""
     path = workbook.path
-    digest = workbook_digest(path, extra=(GRID_FILE,))  # a directory: the original's two and the grid
+    digest = input_digest(path)
     if digest is None:
         return dg.SkipReason(f"workbook {path} not found (or, a directory, not all its files)")
     if digest == context.cursor:
         return dg.SkipReason("workbook unchanged")
     try:
-        themes = read_workbooks(path).theme_names
-    except WorkbookError as err:
+        themes = read_input(path).theme_names
+    except INPUT_ERRORS as err:
         context.update_cursor(digest)  # report once per version, not every minute
         return dg.SkipReason(f"workbook {path} is invalid: {err}")
     known = set(context.instance.get_dynamic_partitions(theme_partitions.name))

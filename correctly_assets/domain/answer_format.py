@@ -29,7 +29,7 @@ from __future__ import annotations
 import re
 from typing import Literal
 
-from .models import CorrectionPoint, Edit, ParsedAnswer
+from .models import CorrectionPoint, Edit, GeneratedText, ParsedAnswer
 
 Language = Literal["ko", "en"]
 SECTIONS = ("Before", "After", "Translation", "Correction Points")
@@ -361,3 +361,20 @@ def parse_answer(text: str, finish_reason: str | None = None) -> ParsedAnswer:
         translation=sections["Translation"],
         points=_points(sections["Correction Points"]),
     )
+
+
+# Far above a paragraph's answer (a few thousand characters): a longer one is a runaway
+# generation or a hostile server, refused and stored only up to this length.
+MAX_ANSWER_CHARS = 20_000
+# The most a token count column holds (PostgreSQL's integer).
+MAX_TOKEN_COUNT = 2**31 - 1
+
+
+def over_long_answer(text: GeneratedText) -> GeneratedText:
+    """An answer past MAX_ANSWER_CHARS (a model's or an imported one): stored cut to it,
+    rejected with its length as the reason."""
+    size = len(text.raw_answer)
+    return text.model_copy(update={
+        "raw_answer": text.raw_answer[:MAX_ANSWER_CHARS], "parsed": None,
+        "rejection_reason": (f"unparseable answer: answer is {size:,} characters; the limit is "
+                             f"{MAX_ANSWER_CHARS:,} (stored cut to it)")})

@@ -27,7 +27,6 @@ import re
 from collections import Counter
 from collections.abc import Callable, Sequence
 
-from ..evaluation.gleu import sentence_gleu
 from .chat_format import format_reply, language_of, learner_text, parse_reply
 from .models import CorrectionPoint, Edit, ParsedAnswer, PreferencePair, TrainExample
 
@@ -149,29 +148,39 @@ def chosen_first(seed: str, prompt_id: str) -> bool:
     return _rng(f"{seed}|judge|{prompt_id}").random() < 0.5
 
 
-def policy_scores(example: TrainExample, reply: str) -> tuple[float, float]:
-    """(chosen, policy) sentence GLEU of each corrected text against the chosen one."""
+# A sentence-level score of a correction: (learner's text, corrected text, references) ->
+# a score, higher is better (evaluation.gleu.sentence_gleu); passed in, so these rules
+# stay free of any scorer's dependencies.
+Scorer = Callable[[str, str, list[str]], float]
+
+
+def policy_scores(example: TrainExample, reply: str, score: Scorer) -> tuple[float, float]:
+    """(chosen, policy) score of each corrected text against the chosen one."""
     learner = learner_text(example.messages[1]["content"])
     chosen = parse_reply(example.messages[2]["content"]).corrected
     policy = parse_reply(reply).corrected
-    return sentence_gleu(learner, chosen, [chosen]), sentence_gleu(learner, policy, [chosen])
+    return score(learner, chosen, [chosen]), score(learner, policy, [chosen])
 
 
 def pair_for(example: TrainExample, sources: Sequence[str], *, answer: ParsedAnswer | None,
              policy_reply: str | None = None, judged_worse: bool | None = None,
-             margin: float = DEFAULT_MARGIN, seed: str = "") -> PreferencePair | None:
+             margin: float = DEFAULT_MARGIN, seed: str = "",
+             score: Scorer | None = None) -> PreferencePair | None:
     """The example's pair from the first of `sources` that gives a rejected answer, or None.
 
     `answer` is the example's parsed answer (for `rule`); `policy_reply` the model's reply
     to its learner's text (for `on_policy` and `llm_judged`); `judged_worse` whether the
-    judge marked that reply worse than the chosen one (None: not judged)."""
+    judge marked that reply worse than the chosen one (None: not judged); `score` how close
+    a correction is to the chosen one (for `on_policy`: sentence GLEU)."""
     chosen = example.messages[2]["content"]
     base = {"prompt_id": example.prompt_id, "date": example.date, "theme": example.theme,
             "split": example.split, "prompt": tuple(example.messages[:2]), "chosen": chosen}
     differs = policy_reply is not None and policy_reply.strip() != chosen.strip()
     for source in sources:
         if source == "on_policy" and differs:
-            chosen_gleu, policy_gleu = policy_scores(example, policy_reply)
+            if score is None:
+                raise ValueError("the on_policy source needs a score (evaluation.gleu.sentence_gleu)")
+            chosen_gleu, policy_gleu = policy_scores(example, policy_reply, score)
             if chosen_gleu - policy_gleu >= margin:
                 return PreferencePair(**base, rejected=policy_reply, source=source,
                                       detail=f"gleu {policy_gleu:.1f} vs {chosen_gleu:.1f}")

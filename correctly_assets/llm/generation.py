@@ -23,11 +23,13 @@ from dataclasses import dataclass
 import openai
 import tenacity
 
-from ..domain.answer_format import AnswerRejected, parse_answer
+from ..domain.answer_format import (
+    MAX_ANSWER_CHARS, MAX_TOKEN_COUNT, AnswerRejected, over_long_answer, parse_answer,
+)
 from .deadline_http import DeadlineExceeded, ResponseTooLarge
 from ..domain.models import GeneratedText, PromptExample
 from .offline_generator import generate_offline_answer, write_offline_answer
-from ..inputs.single.prompts import answer_language
+from ..domain.prompt_format import answer_language
 
 OFFLINE_MODEL = "offline-error-generator"
 
@@ -48,9 +50,6 @@ DEFAULT_BATCH_BUDGET_S = 3600.0
 # The longest Retry-After honoured; a longer hint waits this long (within the deadlines).
 MAX_RETRY_AFTER_S = 60.0
 
-# Far above a paragraph's answer (a few thousand characters): a longer one is a runaway
-# generation or a hostile server, refused and stored only up to this length.
-MAX_ANSWER_CHARS = 20_000
 # Credential-shaped strings, scrubbed from anything an outside server sent before it is
 # stored or logged (a gateway may echo the request's Authorization header in an error).
 _CREDENTIALS = re.compile(
@@ -208,8 +207,6 @@ def openai_acomplete_fn(
     return complete
 
 
-# The most a token count column holds (PostgreSQL's integer).
-MAX_TOKEN_COUNT = 2**31 - 1
 
 
 def _tokens(usage: object, name: str) -> int:
@@ -256,16 +253,6 @@ def _failed(prompt: PromptExample, err: Exception, secrets: tuple[str, ...]) -> 
         if isinstance(cause, (DeadlineExceeded, ResponseTooLarge)):
             reason += f" ({type(cause).__name__}: {cause})"
     return GeneratedText(**base, raw_answer="", model="", rejection_reason=redact(reason, secrets))
-
-
-def over_long_answer(text: GeneratedText) -> GeneratedText:
-    """An answer past MAX_ANSWER_CHARS (a model's or an imported one): stored cut to it,
-    rejected with its length as the reason."""
-    size = len(text.raw_answer)
-    return text.model_copy(update={
-        "raw_answer": text.raw_answer[:MAX_ANSWER_CHARS], "parsed": None,
-        "rejection_reason": (f"unparseable answer: answer is {size:,} characters; the limit is "
-                             f"{MAX_ANSWER_CHARS:,} (stored cut to it)")})
 
 
 def _judged(prompt: PromptExample, completion: Completion,

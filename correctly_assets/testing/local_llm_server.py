@@ -31,7 +31,7 @@ from starlette.routing import Route
 from correctly_assets.llm.generation import cut_to_tokens
 from correctly_assets.llm.judging import JUDGE_HEADER, offline_verdict
 from correctly_assets.llm.offline_generator import generate_offline_answer, write_offline_answer
-from correctly_assets.inputs.single.prompts import answer_language, extract_passage
+from correctly_assets.domain.prompt_format import answer_language, extract_passage
 
 MODEL = "local-offline-generator"
 _FAILURES = ((429, "rate limited"), (500, "internal error"), (503, "overloaded"))

@@ -6,6 +6,7 @@ import dagster as dg
 
 from ...domain.chat_format import learner_text
 from ...llm.judging import judge_prompt
+from ...evaluation.gleu import sentence_gleu
 from ...domain.preferences import (
     DEFAULT_MARGIN,
     POLICY_SOURCES,
@@ -92,7 +93,7 @@ def preference_pairs(
         made = [pair_for(e, config.sources, answer=answers.get(e.prompt_id),
                          policy_reply=replies.get(e.prompt_id),
                          judged_worse=judged.get(e.prompt_id), margin=config.margin,
-                         seed=config.seed) for e in examples]
+                         seed=config.seed, score=sentence_gleu) for e in examples]
         made = [p for p in made if p is not None]
         correction_store.replace_preference_pairs(date, theme, made)
         pairs += made

@@ -20,7 +20,7 @@ from pathlib import Path
 import yaml
 
 from .workbooks import OriginalWorkbooks
-from ..single.prompts import PromptTooLong, render_template
+from ...domain.prompt_format import PromptTooLong, render_template
 
 # grid key -> (the OriginalWorkbooks field it picks from, may it be left empty?)
 DIMENSIONS: dict[str, tuple[str, bool]] = {

@@ -24,11 +24,12 @@ import unicodedata
 from collections import defaultdict
 from dataclasses import dataclass, field
 
-from ...domain.answer_format import AnswerRejected, parse_answer
-from ...llm.generation import MAX_ANSWER_CHARS, MAX_TOKEN_COUNT, over_long_answer
+from ...domain.answer_format import (
+    MAX_ANSWER_CHARS, MAX_TOKEN_COUNT, AnswerRejected, over_long_answer, parse_answer,
+)
 from ...domain.models import GeneratedText, PromptExample
 from .workbooks import NO_THEME
-from ..single.workbook import theme_name_problem
+from ..excel import theme_name_problem
 
 LEGACY_MODEL = "original-correctly"
 LEGACY_PREFIX = "legacy-"

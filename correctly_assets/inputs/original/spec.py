@@ -29,7 +29,7 @@ from .grid import (
 )
 from ...domain.models import GeneratedText, PromptExample, Theme
 from .workbooks import NO_THEME, OriginalWorkbooks
-from ..single.prompts import KOREAN_SECTIONS
+from ...domain.prompt_format import KOREAN_SECTIONS
 
 # Appended to a generation prompt that does not name the answer's sections itself (the
 # original's describe them in words, in the style): without the headers no answer parses.

@@ -26,18 +26,16 @@ from pathlib import Path
 from openpyxl.utils import get_column_letter
 from pydantic import BaseModel, ConfigDict
 
-from ..single.prompts import template_problem
-from ..single.workbook import (
+from ...domain.prompt_format import template_problem
+from ..excel import (
     MAX_CELL_CHARS,
     MAX_COLUMNS,
     MAX_ROWS,
-    Workbook,
     WorkbookError,
     WorkbookProblem,
-    _data_extent,
-    _is_blank,
-    _open,
-    read_workbook,
+    data_extent,
+    is_blank,
+    open_workbook,
     theme_name_problem,
 )
 
@@ -167,7 +165,7 @@ class _Reader:
 
     def __init__(self, path: Path, problems: list[WorkbookProblem]):
         self.file = path.name
-        self.book = _open(path)
+        self.book = open_workbook(path)
         self.problems = problems
 
     def problem(self, sheet: str, row: int | None, column: str | None, message: str,
@@ -185,7 +183,7 @@ class _Reader:
                          + ", ".join(f"'{n}'" for n in self.book.sheetnames))
             return None
         worksheet = self.book[sheet]
-        last_row, last_column = _data_extent(worksheet)
+        last_row, last_column = data_extent(worksheet)
         if last_row > MAX_ROWS or last_column > MAX_COLUMNS:
             self.problem(sheet, None, None, (
                 f"data reaches cell {get_column_letter(max(last_column, 1))}{last_row}; a sheet "
@@ -205,7 +203,7 @@ class _Reader:
             return None
         rows = []
         for row in cells:
-            if all(_is_blank(cell.value) for cell in row):
+            if all(is_blank(cell.value) for cell in row):
                 continue
             values = {"_row": row[0].row}
             for column, kind in table.columns.items():
@@ -227,7 +225,7 @@ class _Reader:
         if cell.data_type == "f":
             self.problem(sheet, cell.row, column, f"formula not allowed; paste values ({value})", letter)
             return None
-        if _is_blank(value):
+        if is_blank(value):
             self.problem(sheet, cell.row, column, "required value is empty", letter)
             return None
         if kind == TEXT:
@@ -368,27 +366,6 @@ def read_original_workbooks(directory: str | Path) -> OriginalWorkbooks:
                             for ws in reader.book.worksheets
                             if ws.title in known and ws.sheet_state != "visible"),
     )
-
-
-def read_workbooks(path: str | Path) -> Workbook | OriginalWorkbooks:
-    """The pipeline's input: one workbook of this project's layout (a file), or a directory
-    holding the original's two."""
-    path = Path(path)
-    return read_original_workbooks(path) if path.is_dir() else read_workbook(path)
-
-
-def workbook_digest(path: str | Path, extra: tuple[str, ...] = ()) -> str | None:
-    """A digest of the input's bytes (the two workbooks and `extra` files beside them, for
-    a directory); None when something is missing."""
-    path = Path(path)
-    files = ([path / TEXT_REPOSITORY, path / CORRECTION_SCRIPT] + [path / name for name in extra]
-             if path.is_dir() else [path])
-    digest = hashlib.sha256()
-    for file in files:
-        if not file.is_file():
-            return None
-        digest.update(file.name.encode() + b"\0" + file.read_bytes())
-    return digest.hexdigest()
 
 
 def main(argv: list[str] | None = None) -> int:
