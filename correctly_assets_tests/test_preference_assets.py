@@ -9,6 +9,7 @@ from mlflow import MlflowClient
 
 from correctly_assets.definitions import data_assets, model_assets
 from correctly_assets.domain.preferences import SOURCES
+from correctly_assets.testing.databases import original_train_rows
 from correctly_assets.resources.text_generator import TextGeneratorResource
 from correctly_assets.testing.local_llm_server import serve_in_thread
 
@@ -79,7 +80,7 @@ def test_pairs_train_a_dpo_model_that_the_gate_weighs_against_the_sft_model(
     assert checks["no_identical_pairs"].passed
     assert set(checks) == {"no_identical_pairs", "source_shares", "length_bias"}
     # The original's train table shape: `rejected` filled where a row has a pair.
-    original = {r["generated_text_id"]: r["rejected"] for r in store.load_original_train_rows()}
+    original = {r["generated_text_id"]: r["rejected"] for r in original_train_rows(store)}
     assert all(original[p.prompt_id] == p.rejected for p in stored)
 
     # Re-materialising replaces the partition's pairs exactly; rule only needs no model.

@@ -20,7 +20,7 @@ from correctly_assets.inputs.single.spec import build_theme_specs
 from correctly_assets.inputs.single.workbook import read_workbook
 from correctly_assets.resources.files import SAMPLE_WORKBOOK
 from correctly_assets.training.dpo import PreferenceConfig, read_pairs, run_preference_training
-from correctly_assets.training.sft import last_complete_checkpoint
+from correctly_assets.training.tracking import last_complete_checkpoint
 from correctly_assets.training.tiny_model import build_tiny_model
 
 pytestmark = pytest.mark.integration

@@ -27,7 +27,7 @@ from correctly_assets.resources.embedder import SentenceEmbedderResource
 from correctly_assets.resources.store import CorrectionStoreResource
 from correctly_assets.domain.splitting import TRAIN, VALIDATION
 from correctly_assets.store import psycopg2_url
-from correctly_assets.store.correction_store import require_pgvector
+from correctly_assets.testing.databases import original_train_rows, reference_data
 
 DAY, NEXT_DAY = "2026-01-01", "2026-01-02"
 
@@ -86,9 +86,9 @@ def _unit(seed: int) -> np.ndarray:
 
 def test_reference_data_round_trips_and_is_replaced(store):
     store.replace_reference_data(_workbook())
-    assert store.load_reference_data() == _workbook()
+    assert reference_data(store) == _workbook()
     store.replace_reference_data(_workbook(themes=("food",)))
-    assert store.load_reference_data() == _workbook(themes=("food",))
+    assert reference_data(store) == _workbook(themes=("food",))
     assert store.count_rows("theme") == 1 and store.count_rows("example") == 1
 
 
@@ -98,7 +98,7 @@ def test_bad_reference_data_keeps_the_old_workbook(store):
         KeyExpression(theme="no_such_theme", expression="x", meaning="y"),)})
     with pytest.raises(IntegrityError):
         store.replace_reference_data(orphan)
-    assert store.load_reference_data() == _workbook()
+    assert reference_data(store) == _workbook()
 
 
 def test_replacing_a_partition_twice_gives_the_same_rows(store):
@@ -155,47 +155,23 @@ def test_generated_texts_round_trip_with_rejections(store):
     texts = [_generated(DAY, "travel", 0), _generated(DAY, "travel", 1, after=None)]
     store.replace_generated_texts(DAY, "travel", texts, [_unit(0), None])
     assert store.load_generated_texts(DAY, "travel") == texts
-    # The rejected text has no embedding, so it is never anyone's neighbour.
-    assert [n.prompt_id for n in store.nearest_neighbours(_unit(0), limit=5)] == [texts[0].prompt_id]
+    # The rejected text has no embedding, so it is never anyone's near-duplicate.
+    assert list(store.load_embeddings(DAY, "travel")) == [texts[0].prompt_id]
 
 
-def test_nearest_neighbours_find_a_paraphrase_first(store):
-    embedder = SentenceEmbedderResource()
-    stored = [
-        "The hotel breakfast was served from seven to ten.",
-        "Last weekend I went to the art museum with two friends.",
-        "Please send me the quarterly report by Friday.",
-        "My cat sleeps on the sofa all afternoon.",
-    ]
-    query = "My two friends and I visited the art museum last weekend."
-    texts = [_generated(DAY, "travel", i, after=s) for i, s in enumerate(stored)]
-    store.replace_generated_texts(DAY, "travel", texts, embedder.embed(stored))
-    # The query itself, stored in the partition being split, must not count as its neighbour.
-    store.replace_generated_texts(
-        NEXT_DAY, "travel", [_generated(NEXT_DAY, "travel", 0, after=query)], embedder.embed([query])
-    )
-    [vector] = embedder.embed([query])
-
-    neighbours = store.nearest_neighbours(vector, limit=3, exclude_partition=(NEXT_DAY, "travel"))
-    assert [n.prompt_id for n in neighbours][0] == f"{DAY}|travel|0001"
-    assert neighbours[0].date == DAY and neighbours[0].theme == "travel"
-    assert [n.distance for n in neighbours] == sorted(n.distance for n in neighbours)
-
-    close = store.nearest_neighbours(vector, limit=5, exclude_partition=(NEXT_DAY, "travel"),
-                                     max_cosine_distance=0.3)
-    assert [n.prompt_id for n in close] == [f"{DAY}|travel|0001"]
-    assert store.nearest_neighbours(vector, limit=1)[0].prompt_id == f"{NEXT_DAY}|travel|0000"
-
-
-def test_neighbour_query_can_use_the_hnsw_index(store):
+def test_the_hnsw_index_of_older_databases_is_dropped(store):
+    """Older databases have an HNSW index on the embeddings, which no query uses any more
+    and every insert pays for: opening the store drops it, rows kept."""
     store.replace_generated_texts(DAY, "travel", [_generated(DAY, "travel", 0)], [_unit(0)])
     with store.engine.begin() as conn:
-        conn.execute(text("SET LOCAL enable_seqscan = off"))
-        plan = conn.execute(
-            text("EXPLAIN SELECT prompt_id FROM generated_text ORDER BY embedding <=> :q LIMIT 5"),
-            {"q": str(_unit(1).tolist())},
-        ).scalars().all()
-    assert any("ix_generated_text_embedding_hnsw" in line for line in plan)
+        conn.execute(text("CREATE INDEX ix_generated_text_embedding_hnsw ON generated_text "
+                          "USING hnsw (embedding vector_cosine_ops)"))
+    store.create_schema()
+    with store.engine.connect() as conn:
+        indexes = set(conn.execute(text(
+            "SELECT indexname FROM pg_indexes WHERE tablename = 'generated_text'")).scalars())
+    assert "ix_generated_text_embedding_hnsw" not in indexes
+    assert list(store.load_embeddings(DAY, "travel")) == [f"{DAY}|travel|0000"]
 
 
 def test_train_examples_splits_and_history(store):
@@ -203,9 +179,6 @@ def test_train_examples_splits_and_history(store):
     store.replace_train_examples(DAY, "work", [_train(DAY, "work", 1), _train(DAY, "work", 0)])
     store.replace_train_examples(DAY, "travel", [_train(DAY, "travel", 0)])
 
-    assert store.train_split_of([f"{NEXT_DAY}|travel|0000", f"{DAY}|work|0001", "unknown"]) == {
-        f"{NEXT_DAY}|travel|0000": "validation", f"{DAY}|work|0001": "train"}
-    assert store.train_split_of([]) == {}
     assert [e.prompt_id for e in store.load_train_examples()] == [
         f"{DAY}|travel|0000", f"{DAY}|work|0000", f"{DAY}|work|0001", f"{NEXT_DAY}|travel|0000"]
     assert store.load_train_examples(up_to_date=DAY) == [
@@ -251,25 +224,13 @@ def test_train_rows_in_the_original_shape(store):
                            group=generated.prompt_id, messages=to_messages(generated.parsed))
     store.replace_train_examples(DAY, "travel", [example])
 
-    [row] = store.load_original_train_rows()
+    [row] = original_train_rows(store)
     assert row["generated_text_id"] == generated.prompt_id
     assert row["instruction"] == KOREAN_INSTRUCTION
     assert row["input"] == "### 교정 전 ###\nI go to school."
     assert row["output"] == format_answer(generated.parsed)  # the whole Korean answer
     assert parse_answer(row["output"]) == generated.parsed
     assert row["rejected"] is None and row["created_at"] is not None
-
-
-@pytest.mark.parametrize("version", ["0.5.1", "0.7.4"])
-def test_a_pgvector_older_than_0_8_is_refused_saying_what_to_do(version):
-    with pytest.raises(RuntimeError, match=rf"pgvector {version}; Correctly needs 0.8 or newer"):
-        require_pgvector(version)
-
-
-def test_the_embedded_pgvector_is_new_enough(store):
-    with store.engine.connect() as conn:
-        version = conn.execute(text("SELECT extversion FROM pg_extension WHERE extname = 'vector'"))
-        require_pgvector(version.scalar_one())  # create_schema ran the same check
 
 
 def _basis(*weights: tuple[int, float]) -> np.ndarray:
@@ -352,7 +313,7 @@ def test_a_database_with_the_old_table_names_is_renamed_and_keeps_its_rows(store
     """Before the tables took their assets' names they were sentence (the example sheet),
     example (prompt_examples) and train (train_split): opening such a store renames them."""
     from correctly_assets.store import CorrectionStore
-    from correctly_assets.store.schema import LEGACY_RENAMES
+    from correctly_assets.store.migrations import LEGACY_RENAMES
 
     store.replace_reference_data(_workbook())
     prompts = [_prompt(DAY, "travel", i) for i in range(3)]
@@ -381,7 +342,7 @@ def test_a_database_with_the_old_table_names_is_renamed_and_keeps_its_rows(store
     assert not {"sentence", "train"} & tables
     assert {"ix_prompt_example_date_theme", "uq_prompt_example_partition_index",
             "ix_train_split_date_theme", "example_pkey", "train_split_pkey"} <= indexes
-    assert reopened.load_reference_data() == _workbook()
+    assert reference_data(reopened) == _workbook()
     assert reopened.load_prompt_examples(DAY, "travel") == prompts
     assert reopened.count_rows("example") == 2
     reopened.dispose()

@@ -14,7 +14,8 @@ import pytest
 from correctly_assets.domain.chat_format import KOREAN_INSTRUCTION, read_chat_format, to_messages
 from correctly_assets.domain.models import CorrectionPoint, Edit, ParsedAnswer
 from correctly_assets.training import TrainingConfig, build_tiny_model, run_training
-from correctly_assets.training.sft import last_complete_checkpoint, read_chats
+from correctly_assets.training.sft import read_chats
+from correctly_assets.training.tracking import last_complete_checkpoint
 
 _SUBJECTS = ("I", "We", "They", "My friend", "She", "He", "My sister", "Our teacher")
 _PLACES = ("school", "the market", "the library", "church", "the park")

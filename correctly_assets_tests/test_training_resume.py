@@ -12,7 +12,7 @@ from pathlib import Path
 import dagster as dg
 from mlflow import MlflowClient
 
-from correctly_assets.training.sft import last_complete_checkpoint
+from correctly_assets.training.tracking import last_complete_checkpoint
 
 DAGSTER = str(Path(sys.executable).with_name("dagster"))
 DATE = "2026-02-10"

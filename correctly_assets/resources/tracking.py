@@ -16,7 +16,7 @@ from dagster_mlflow import end_mlflow_on_run_finished
 from dagster_mlflow.resources import CONFIG_SCHEMA, MlFlow
 
 from ..settings import default_tracking_uri, tracking_uri, without_credentials
-from ..training.sft import ensure_experiment
+from ..training.tracking import ensure_experiment
 
 EXPERIMENT = "correctly"
 # Added to every model asset: closes the Dagster run's MLflow run, FAILED if a step failed.

@@ -1,5 +1,5 @@
 """The correction store: PostgreSQL with pgvector, through SQLAlchemy Core."""
 
-from .correction_store import CorrectionStore, Neighbour, embedded_database_url, psycopg2_url
+from .correction_store import CorrectionStore, embedded_database_url, psycopg2_url
 
-__all__ = ["CorrectionStore", "Neighbour", "embedded_database_url", "psycopg2_url"]
+__all__ = ["CorrectionStore", "embedded_database_url", "psycopg2_url"]

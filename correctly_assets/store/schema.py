@@ -133,12 +133,6 @@ generated_text = Table(
         name="ck_generated_text_parsed_all_or_nothing",
     ),
     Index("ix_generated_text_date_theme", "date", "theme"),
-    Index(
-        "ix_generated_text_embedding_hnsw",
-        "embedding",
-        postgresql_using="hnsw",
-        postgresql_ops={"embedding": "vector_cosine_ops"},
-    ),
 )
 
 # train_split: each trainable text's side and chat messages.
@@ -172,32 +166,7 @@ preference_pair = Table(
     Index("ix_preference_pair_date_theme", "date", "theme"),
 )
 
-# Columns added after a table was first made: added in place when the store opens.
-ADDED_COLUMNS = (
-    ("prompt_example", "temperature", "double precision"),
-    ("prompt_example", "max_tokens", "integer"),
-    ("prompt_example", "system_prompt", "text"),
-    ("prompt_example", "example", "text"),
-    ("prompt_example", "example_rejection", "text"),
-    ("prompt_example", "combination", "jsonb"),
-)
-
 PARTITIONED_TABLES = (prompt_example, generated_text, train_split, preference_pair)
-
-# Databases made before the tables took their assets' names are renamed when the store
-# opens (CorrectionStore.create_schema), rows kept: the old name of each table, index and
-# constraint, in the order the renames must run (`example` is free only once it is renamed).
-LEGACY_RENAMES = (
-    ("TABLE", "example", "prompt_example"),
-    ("INDEX", "example_pkey", "prompt_example_pkey"),
-    ("INDEX", "ix_example_date_theme", "ix_prompt_example_date_theme"),
-    ("CONSTRAINT prompt_example", "uq_example_partition_index", "uq_prompt_example_partition_index"),
-    ("TABLE", "sentence", "example"),
-    ("INDEX", "sentence_pkey", "example_pkey"),
-    ("TABLE", "train", "train_split"),
-    ("INDEX", "train_pkey", "train_split_pkey"),
-    ("INDEX", "ix_train_date_theme", "ix_train_split_date_theme"),
-)
 
 # The train rows in the original Correctly's shape, for tools written against its `train`
 # table: `input` is the learner's section (### 교정 전 ###), `output` the whole sectioned

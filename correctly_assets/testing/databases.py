@@ -1,4 +1,5 @@
-"""Databases of a test's own on the session's embedded PostgreSQL server."""
+"""Databases of a test's own on the session's embedded PostgreSQL server, and reads of
+the store that only tests make."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, select, text
 from sqlalchemy.engine import make_url
 
 
@@ -23,3 +24,35 @@ def scratch_database(server_url: str, prefix: str = "test") -> Iterator[str]:
         with admin.connect() as conn:
             conn.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
         admin.dispose()
+
+
+def reference_data(store):
+    """The workbook the store's reference tables hold, in the workbook's order."""
+    from ..domain.models import (
+        ExampleSentence, InstructionPrompt, KeyExpression, ScriptType, Speaker, Style, Theme, Workbook,
+    )
+    from ..store import schema
+
+    def rows(table) -> list[dict]:
+        columns = [c for c in table.c if c.name != "position"]
+        with store.engine.connect() as conn:
+            return [dict(r._mapping) for r in conn.execute(select(*columns).order_by(table.c.position))]
+
+    return Workbook(
+        script_types=[ScriptType(**r) for r in rows(schema.script_type)],
+        speakers=[Speaker(**r) for r in rows(schema.speaker)],
+        styles=[Style(**r) for r in rows(schema.style)],
+        themes=[Theme(**r) for r in rows(schema.theme)],
+        key_expressions=[KeyExpression(**r) for r in rows(schema.key_expression)],
+        instruction_prompts=[InstructionPrompt(**r) for r in rows(schema.instruction_prompt)],
+        examples=[ExampleSentence(**r) for r in rows(schema.example)],
+    )
+
+
+def original_train_rows(store) -> list[dict]:
+    """The `train_original` view's rows, oldest partition first."""
+    from ..store import schema
+
+    with store.engine.connect() as conn:
+        return [dict(r._mapping) for r in conn.execute(text(
+            f"SELECT * FROM {schema.ORIGINAL_TRAIN_VIEW} ORDER BY date, theme, generated_text_id"))]

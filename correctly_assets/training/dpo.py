@@ -151,7 +151,8 @@ def run_preference_training(config: PreferenceConfig,
 
     from ..domain.chat_format import read_chat_format, read_max_answer_tokens
     from .lengths import answer_tokens, model_context
-    from .sft import MODEL_DIR, log_new_params, neutralise_chats, save_final_model, tracked_run
+    from .sft import MODEL_DIR, neutralise_chats, save_final_model
+    from .tracking import log_new_params, tracked_run
 
     output_dir = Path(config.output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)

@@ -17,7 +17,6 @@ Excel row and column.
 
 from __future__ import annotations
 
-import hashlib
 import math
 import unicodedata
 from dataclasses import dataclass
