@@ -1,5 +1,7 @@
-"""Where the embedded defaults live on disk: plain Python, shared by the Dagster code,
-the training entry point and the serving app."""
+"""What the environment says: every CORRECTLY_* variable the project reads, where the
+embedded defaults live on disk, and the MLflow tracking URI without its credentials.
+Plain Python, shared by the Dagster code, the training entry point, the serving app and
+the command-line tools; docs/configuration.md says what each variable sets."""
 
 from __future__ import annotations
 
@@ -7,9 +9,63 @@ import os
 import re
 from pathlib import Path
 
+from .domain.dates import iso_date
+
 # scheme://user:password@host...: the user information of a URI's authority.
 _USERINFO = re.compile(
     r"^(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)(?P<user>[^/@:]*)(?::(?P<password>[^/@]*))?@")
+
+
+# The project's own variables. Secrets among them (database URLs) reach resources only
+# through dagster.EnvVar, so their values stay out of run config and metadata.
+WORKBOOK = "CORRECTLY_WORKBOOK"
+ARTIFACTS_DIR = "CORRECTLY_ARTIFACTS_DIR"
+DATABASE_URL = "CORRECTLY_DATABASE_URL"
+LLM_MODEL = "CORRECTLY_LLM_MODEL"
+EXECUTOR = "CORRECTLY_EXECUTOR"
+BASE_MODEL = "CORRECTLY_BASE_MODEL"
+JFLEG_DIR = "CORRECTLY_JFLEG_DIR"
+FIRST_PARTITION_DATE = "CORRECTLY_FIRST_PARTITION_DATE"
+BACKFILL_PARTITIONS_PER_RUN = "CORRECTLY_BACKFILL_PARTITIONS_PER_RUN"
+LEGACY_DATABASE_URL = "CORRECTLY_LEGACY_DATABASE_URL"
+SERVING_MODEL = "CORRECTLY_SERVING_MODEL"
+SERVING_ALIAS = "CORRECTLY_SERVING_ALIAS"
+SERVING_MAX_NEW_TOKENS = "CORRECTLY_SERVING_MAX_NEW_TOKENS"
+
+DEFAULT_FIRST_PARTITION_DATE = "2026-01-01"
+
+
+def env(name: str) -> str | None:
+    """The variable's value, stripped; None when it is unset or blank."""
+    value = os.environ.get(name, "").strip()
+    return value or None
+
+
+def first_partition_date() -> str:
+    """The first day that has partitions (YYYY-MM-DD): say, for data made before 2026 (the
+    original Correctly's is from 2025)."""
+    value = env(FIRST_PARTITION_DATE) or DEFAULT_FIRST_PARTITION_DATE
+    iso_date(value, FIRST_PARTITION_DATE)
+    return value
+
+
+def backfill_partitions_per_run() -> int | None:
+    """The most partitions one backfill run may hold; None: the whole backfill in one run."""
+    cap = env(BACKFILL_PARTITIONS_PER_RUN)
+    if cap is None:
+        return None
+    if not cap.isdigit() or int(cap) < 1:
+        raise ValueError(f"{BACKFILL_PARTITIONS_PER_RUN} must be a positive whole number, got {cap!r}")
+    return int(cap)
+
+
+def serving_max_new_tokens() -> int | None:
+    """The serving app's cap on new tokens; None: the model's own budget."""
+    raw = env(SERVING_MAX_NEW_TOKENS)
+    try:
+        return int(raw) if raw else None
+    except ValueError:
+        raise ValueError(f"{SERVING_MAX_NEW_TOKENS} must be a whole number, got {raw!r}") from None
 
 
 def dagster_home() -> Path:
@@ -17,8 +73,9 @@ def dagster_home() -> Path:
 
 
 def artifacts_root(configured: str | None = None) -> Path:
-    """Where artifacts live: the configured root (CORRECTLY_ARTIFACTS_DIR, in production a
-    volume every run container and step pod mounts), else `$DAGSTER_HOME/correctly/artifacts`."""
+    """Where artifacts live: the configured root, else CORRECTLY_ARTIFACTS_DIR (in production
+    a volume every run container and step pod mounts), else `$DAGSTER_HOME/correctly/artifacts`."""
+    configured = configured or env(ARTIFACTS_DIR)
     return Path(configured) if configured else dagster_home() / "correctly" / "artifacts"
 
 

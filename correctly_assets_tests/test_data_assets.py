@@ -366,7 +366,7 @@ def test_a_workbook_change_that_fails_leaves_partitions_themes_and_specs_as_they
 
     from correctly_assets.inputs.original.workbooks import CORRECTION_SCRIPT
     from correctly_assets.inputs.single.sample import write_workbook
-    from correctly_assets_tests.test_original_workbooks import _correction_script, _text_repository
+    from correctly_assets_tests.test_original_workbooks import _correction_script
 
     resources = _original(resources, tmp_path)
     assert _materialize_head(instance, resources).success

@@ -12,8 +12,8 @@ PACKAGE = Path(__file__).resolve().parents[1] / "correctly_assets"
 
 # Lowest first. A module may import its own package and any package of a lower layer.
 LAYERS = [
-    {"settings", "domain"},  # the correction rules, and what the environment says
-    {"inputs"},              # the two inputs: workbooks read, specs, prompt stages
+    {"domain"},              # the correction rules
+    {"settings", "inputs"},  # what the environment says; the two inputs: workbooks, specs, prompt stages
     {"llm"},                 # the LLM client, journal, offline generator, judge
     {"store"},               # PostgreSQL + pgvector
     {"training"},            # SFT and DPO entry points

@@ -24,7 +24,6 @@ import argparse
 import datetime as dt
 import hashlib
 import json
-import os
 import sys
 from collections import Counter
 from collections.abc import Callable
@@ -38,8 +37,9 @@ from ..domain.models import GeneratedText, PromptExample
 from ..store import CorrectionStore
 from ..store.correction_store import psycopg2_url
 from ..store.legacy import LEGACY_TABLES, read_legacy_database
+from ..settings import DATABASE_URL, LEGACY_DATABASE_URL, env, first_partition_date
 
-LEGACY_URL_ENV = "CORRECTLY_LEGACY_DATABASE_URL"
+LEGACY_URL_ENV = LEGACY_DATABASE_URL
 _OUTPUT_TABLES = ("correction_script.example", "correction_script.generated_text",
                   "correction_script.train")
 
@@ -149,19 +149,18 @@ def main(argv: list[str] | None = None) -> int:
                                          "namespaced by it); default: a digest of its URL's "
                                          "host, port and database name")
     args = parser.parse_args(argv)
-    url = os.environ.get(LEGACY_URL_ENV)
+    url = env(LEGACY_URL_ENV)
     if not url:
         print(f"set {LEGACY_URL_ENV} to the original database's URL", file=sys.stderr)
         return 2
-    from ..defs.partitions import first_partition_date
     from ..settings import artifacts_root
     from ..resources.embedder import SentenceEmbedderResource
     from ..resources.store import CorrectionStoreResource
 
-    store = CorrectionStoreResource(database_url=os.environ.get("CORRECTLY_DATABASE_URL")).get_store()
+    store = CorrectionStoreResource(database_url=env(DATABASE_URL)).get_store()
     try:
         summary = import_legacy(url, store, SentenceEmbedderResource().embed,
-                                artifacts_root(os.environ.get("CORRECTLY_ARTIFACTS_DIR")),
+                                artifacts_root(),
                                 replace=args.replace, source=args.source)
     except (ConnectionError, ValueError, PartitionConflict) as err:
         print(f"legacy import: {err}", file=sys.stderr)

@@ -1,25 +1,12 @@
 """Partitions: themes come from the workbook, dates from the calendar."""
 
-import os
-
 import dagster as dg
 
-from ..domain.dates import iso_date
+from ..settings import BACKFILL_PARTITIONS_PER_RUN as PARTITIONS_PER_RUN_ENV  # noqa: F401
+from ..settings import backfill_partitions_per_run, first_partition_date
 
 # Registered by `raw_sheet` from the workbook's theme sheet; a sensor adds new ones.
 theme_partitions = dg.DynamicPartitionsDefinition(name="theme")
-
-FIRST_DATE_ENV = "CORRECTLY_FIRST_PARTITION_DATE"
-DEFAULT_FIRST_DATE = "2026-01-01"
-
-
-def first_partition_date() -> str:
-    """The first day that has partitions: CORRECTLY_FIRST_PARTITION_DATE (YYYY-MM-DD), say
-    for data made before 2026 (the original Correctly's is from 2025), else 2026-01-01."""
-    value = os.environ.get(FIRST_DATE_ENV, "").strip() or DEFAULT_FIRST_DATE
-    iso_date(value, FIRST_DATE_ENV)
-    return value
-
 
 daily_partitions = dg.DailyPartitionsDefinition(start_date=first_partition_date(), end_offset=1)
 
@@ -28,20 +15,13 @@ theme_date_partitions = dg.MultiPartitionsDefinition(
     {"date": daily_partitions, "theme": theme_partitions}
 )
 
-PARTITIONS_PER_RUN_ENV = "CORRECTLY_BACKFILL_PARTITIONS_PER_RUN"
-
-
 def data_backfill_policy() -> dg.BackfillPolicy:
     """A backfill of the data assets runs as one run: they batch LLM calls and embeddings
     across partitions, and a run per partition would pay process start-up, model loading
     and store connection hundreds of times. CORRECTLY_BACKFILL_PARTITIONS_PER_RUN=N splits
     a backfill into runs of at most N partitions (say, to spread a huge one over workers)."""
-    cap = os.environ.get(PARTITIONS_PER_RUN_ENV, "").strip()
-    if not cap:
-        return dg.BackfillPolicy.single_run()
-    if not cap.isdigit() or int(cap) < 1:
-        raise ValueError(f"{PARTITIONS_PER_RUN_ENV} must be a positive whole number, got {cap!r}")
-    return dg.BackfillPolicy.multi_run(int(cap))
+    cap = backfill_partitions_per_run()
+    return dg.BackfillPolicy.single_run() if cap is None else dg.BackfillPolicy.multi_run(cap)
 
 
 _RANGE_START, _RANGE_END = "dagster/asset_partition_range_start", "dagster/asset_partition_range_end"

@@ -6,7 +6,6 @@ variable points it at the production part instead (see README, "Configuration").
 
 from __future__ import annotations
 
-import os
 
 import dagster as dg
 from dagster_openai import OpenAIResource
@@ -17,26 +16,27 @@ from ..resources.files import ArtifactStoreResource, WorkbookResource
 from ..resources.store import CorrectionStoreResource
 from ..resources.text_generator import TextGeneratorResource
 from ..resources.tracking import mlflow_resource
+from ..settings import ARTIFACTS_DIR, DATABASE_URL, EXECUTOR, LLM_MODEL, WORKBOOK, env
 
 
 def _from_env(field: str, variable: str) -> dict[str, dg.EnvVar]:
     """`{field: EnvVar(variable)}` when the variable is set, else nothing, so the field keeps
     its embedded default. Values are read at run time and stay out of code and metadata."""
-    return {field: dg.EnvVar(variable)} if os.environ.get(variable) else {}
+    return {field: dg.EnvVar(variable)} if env(variable) else {}
 
 
 def build_resources() -> dict[str, dg.ConfigurableResource | dg.ResourceDefinition]:
     openai = (
         OpenAIResource(api_key=dg.EnvVar("OPENAI_API_KEY"), **_from_env("base_url", "OPENAI_BASE_URL"))
-        if os.environ.get("OPENAI_API_KEY")
+        if env("OPENAI_API_KEY")
         else None
     )
     return {
-        "workbook": WorkbookResource(**_from_env("path", "CORRECTLY_WORKBOOK")),
-        "artifacts": ArtifactStoreResource(**_from_env("root", "CORRECTLY_ARTIFACTS_DIR")),
-        "store": CorrectionStoreResource(**_from_env("database_url", "CORRECTLY_DATABASE_URL")),
+        "workbook": WorkbookResource(**_from_env("path", WORKBOOK)),
+        "artifacts": ArtifactStoreResource(**_from_env("root", ARTIFACTS_DIR)),
+        "store": CorrectionStoreResource(**_from_env("database_url", DATABASE_URL)),
         "text_generator": TextGeneratorResource(
-            openai=openai, **_from_env("model", "CORRECTLY_LLM_MODEL")
+            openai=openai, **_from_env("model", LLM_MODEL)
         ),
         "embedder": SentenceEmbedderResource(),
         "mlflow": mlflow_resource(),
@@ -45,7 +45,7 @@ def build_resources() -> dict[str, dg.ConfigurableResource | dg.ResourceDefiniti
         # run container and step pod mounts. Dagster's default, $DAGSTER_HOME/storage, is
         # each container's own disk, where the next run or step cannot find them.
         "io_manager": dg.FilesystemIOManager(
-            base_dir=str(artifacts_root(os.environ.get("CORRECTLY_ARTIFACTS_DIR")) / "io_manager")),
+            base_dir=str(artifacts_root() / "io_manager")),
     }
 
 
@@ -55,7 +55,7 @@ def build_executor() -> dg.ExecutorDefinition:
     Elsewhere every step of a run runs in the run's own process: the graph is a chain, so
     a process per step (Dagster's default) would only pay the imports and the embedder's
     loading again for each step."""
-    if os.environ.get("CORRECTLY_EXECUTOR") == "k8s":
+    if env(EXECUTOR) == "k8s":
         from dagster_k8s import k8s_job_executor
 
         return k8s_job_executor

@@ -6,11 +6,11 @@ Correction", EACL 2017. Licensed CC BY-NC-SA 4.0, so it is read where it lies, n
 
 from __future__ import annotations
 
-import os
 import re
 from pathlib import Path
+from ..settings import JFLEG_DIR, env
 
-JFLEG_DIR_ENV = "CORRECTLY_JFLEG_DIR"
+JFLEG_DIR_ENV = JFLEG_DIR
 REPOSITORY_ROOT = Path(__file__).resolve().parents[2]
 SOURCE_FILE = "dev.src"
 _REFERENCE_FILE = re.compile(r"dev\.ref(\d+)")
@@ -18,7 +18,7 @@ _REFERENCE_FILE = re.compile(r"dev\.ref(\d+)")
 
 def default_jfleg_dir() -> Path:
     """$CORRECTLY_JFLEG_DIR, else ../shared/benchmarks/jfleg-dev beside the repository."""
-    configured = os.environ.get(JFLEG_DIR_ENV)
+    configured = env(JFLEG_DIR_ENV)
     if configured:
         return Path(configured)
     return REPOSITORY_ROOT.parent / "shared" / "benchmarks" / "jfleg-dev"

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FuturesTimeout
@@ -20,7 +19,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..domain.chat_format import Reply
-from ..settings import redacted, tracking_uri, without_credentials
+from ..settings import (
+    SERVING_ALIAS, SERVING_MODEL, env, redacted, serving_max_new_tokens, tracking_uri, without_credentials,
+)
 
 if TYPE_CHECKING:
     from ..evaluation.corrector import Corrector
@@ -55,17 +56,11 @@ class ServingSettings:
     def from_env(cls) -> ServingSettings:
         """MLFLOW_TRACKING_URI, CORRECTLY_SERVING_MODEL, CORRECTLY_SERVING_ALIAS,
         CORRECTLY_SERVING_MAX_NEW_TOKENS; each unset one takes its default."""
-        raw = os.environ.get("CORRECTLY_SERVING_MAX_NEW_TOKENS")
-        try:
-            max_new_tokens = int(raw) if raw else None
-        except ValueError:
-            raise ValueError(
-                f"CORRECTLY_SERVING_MAX_NEW_TOKENS must be a whole number, got {raw!r}") from None
         return cls(
             tracking_uri=tracking_uri(),
-            model_name=os.environ.get("CORRECTLY_SERVING_MODEL") or DEFAULT_MODEL_NAME,
-            alias=os.environ.get("CORRECTLY_SERVING_ALIAS") or DEFAULT_ALIAS,
-            max_new_tokens=max_new_tokens,
+            model_name=env(SERVING_MODEL) or DEFAULT_MODEL_NAME,
+            alias=env(SERVING_ALIAS) or DEFAULT_ALIAS,
+            max_new_tokens=serving_max_new_tokens(),
         )
 
 

@@ -1,7 +1,6 @@
 """fine_tuned_model: SFT with TRL on every theme's train split up to the partition's date."""
 
 import dataclasses
-import os
 import shutil
 import typing
 from collections import Counter
@@ -20,11 +19,12 @@ from ...resources.tracking import MLFLOW_HOOKS, MlFlow, dagster_run_mlflow_id
 from ...training import TrainingConfig, run_training
 from ...training.config import TrainingSettings
 from ...training.sft import MODEL_DIR
+from ...settings import BASE_MODEL, env
 
 
 # The production deployment names its base model here (docker/compose.yaml, the Helm
 # values): the original Correctly's google/gemma-3-1b-it unless told otherwise.
-BASE_MODEL_ENV = "CORRECTLY_BASE_MODEL"
+BASE_MODEL_ENV = BASE_MODEL
 
 
 def run_config(settings: type, name: str) -> type[dg.Config]:
@@ -96,7 +96,7 @@ def fine_tuned_model(
             mlflow_parent_run_id=dagster_run_mlflow_id(mlflow),
             run_name=f"fine_tuned_model-{date}",
             **{**config.model_dump(),
-               "base_model": config.base_model or os.environ.get(BASE_MODEL_ENV, "")},
+               "base_model": config.base_model or env(BASE_MODEL_ENV) or ""},
         ),
         lineage={**lineage, "partition_keys": partitions},
     )

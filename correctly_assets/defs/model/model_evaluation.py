@@ -4,7 +4,6 @@ the validation set and JFLEG."""
 import base64
 import hashlib
 import json
-import os
 from pathlib import Path
 from typing import Optional
 
@@ -22,6 +21,7 @@ from ..partitions import daily_partitions
 from ...resources.files import ArtifactStoreResource
 from ...resources.store import CorrectionStoreResource
 from ...resources.tracking import MLFLOW_HOOKS, MlFlow, dagster_run_mlflow_id
+from ...settings import env
 
 
 class EvaluationConfig(dg.Config):
@@ -160,7 +160,7 @@ def model_evaluation(
     try:
         jfleg = load_jfleg(config.jfleg_dir)
     except FileNotFoundError as err:
-        if config.jfleg_dir or os.environ.get(JFLEG_DIR_ENV):
+        if config.jfleg_dir or env(JFLEG_DIR_ENV):
             raise dg.Failure(f"partition {date}: JFLEG was configured but is missing: {err}") from None
         context.log.warning(f"JFLEG not evaluated: {err}")
         jfleg = None
