@@ -1,6 +1,6 @@
 """Fixtures shared by the test modules, and the test tiers.
 
-Tiers (pytest markers; `make test` runs all but deploy, `make test-<tier>` one):
+Tiers (pytest markers, one per module; `make test` runs all but deploy, `make test-<tier>` one):
 unit: no server, no training, well under a minute; integration: the embedded PostgreSQL,
 local HTTP servers, MLflow, TRL training, subprocesses; ui: `dagster dev` in headless
 Chromium; deploy: the compose deployment on a real Docker engine.
@@ -18,24 +18,23 @@ from correctly_assets.testing.databases import scratch_database
 
 
 TIERS = ("unit", "integration", "ui", "deploy")
-# Modules whose tests start a server, a subprocess or a training run without asking for a
-# server fixture; every other test is unit unless it asks for one (SERVER_FIXTURES) or is
-# marked where it is defined.
-INTEGRATION_MODULES = {
-    "test_cli.py", "test_data_assets.py", "test_demo.py", "test_generation.py",
-    "test_model_assets.py", "test_serving.py", "test_store.py", "test_training.py",
-    "test_training_resume.py",
-}
 SERVER_FIXTURES = {"pg_url", "database_url", "store"}
 
 
 def pytest_collection_modifyitems(items):
+    """Each test module declares its one tier (`pytestmark = pytest.mark.<tier>`), and a
+    unit test starts no server: a test that breaks either rule stops the session."""
+    problems = []
     for item in items:
-        if any(item.get_closest_marker(tier) for tier in TIERS):
-            continue
-        integration = (Path(str(item.fspath)).name in INTEGRATION_MODULES
-                       or SERVER_FIXTURES & set(item.fixturenames))
-        item.add_marker(pytest.mark.integration if integration else pytest.mark.unit)
+        tiers = sorted({mark.name for mark in item.iter_markers() if mark.name in TIERS})
+        if len(tiers) != 1:
+            problems.append(f"{item.nodeid}: tiers {tiers or 'none'}; its module declares "
+                            f"exactly one of {', '.join(TIERS)} (pytestmark)")
+        elif tiers == ["unit"] and SERVER_FIXTURES & set(item.fixturenames):
+            problems.append(f"{item.nodeid}: a unit test asks for a server "
+                            f"({', '.join(sorted(SERVER_FIXTURES & set(item.fixturenames)))})")
+    if problems:
+        raise pytest.UsageError("\n".join(problems))
 
 
 @pytest.fixture(scope="session")

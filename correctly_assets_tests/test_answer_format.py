@@ -11,6 +11,8 @@ from correctly_assets.domain.answer_format import (
 from correctly_assets.domain.models import CorrectionPoint, Edit, GeneratedText, ParsedAnswer
 from correctly_assets.domain.quality import problems
 
+pytestmark = pytest.mark.unit
+
 
 def point(number, before, after, explanation, label=""):
     return CorrectionPoint(number=number, label=label, edits=(Edit(before=before, after=after),),

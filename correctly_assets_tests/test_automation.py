@@ -1,6 +1,7 @@
 """The workbook sensor and the daily schedule, evaluated against a real instance."""
 
 import datetime as dt
+import pytest
 import os
 
 import dagster as dg
@@ -8,6 +9,8 @@ import dagster as dg
 from correctly_assets.defs.automation import daily_data_schedule, workbook_sensor
 from correctly_assets.inputs.single.sample import sample_sheets, write_workbook
 from correctly_assets.resources.files import WorkbookResource
+
+pytestmark = pytest.mark.unit
 
 
 def test_sensor_registers_new_themes_once_per_workbook_version(tmp_path):

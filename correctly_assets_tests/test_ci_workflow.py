@@ -14,6 +14,8 @@ import yaml
 
 from correctly_assets.resources.files import SAMPLE_WORKBOOK
 
+pytestmark = pytest.mark.integration
+
 ROOT = Path(__file__).parents[1]
 WORKFLOW = ROOT / ".github" / "workflows" / "ci.yml"
 BIN = Path(sys.executable).parent

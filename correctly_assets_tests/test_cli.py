@@ -1,11 +1,14 @@
 """The README's command-line use: `dagster asset materialize` with a partition key."""
 
+import pytest
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 from correctly_assets.store.correction_store import CorrectionStore
+
+pytestmark = pytest.mark.integration
 
 DAGSTER = str(Path(sys.executable).with_name("dagster"))
 

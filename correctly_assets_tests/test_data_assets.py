@@ -16,6 +16,8 @@ from correctly_assets.testing.local_llm_server import serve_in_thread
 from correctly_assets.resources.files import WorkbookResource
 from correctly_assets.resources.text_generator import TextGeneratorResource
 
+pytestmark = pytest.mark.integration
+
 DATE = "2026-03-14"
 PARTITIONED = ["prompt_examples", "generated_texts", "train_split"]
 

@@ -1,11 +1,14 @@
 """`make demo`: the main job from a clean DAGSTER_HOME, data and model, as a user runs it."""
 
+import pytest
 import subprocess
 import sys
 
 from mlflow import MlflowClient
 
 from correctly_assets.store.correction_store import CorrectionStore
+
+pytestmark = pytest.mark.integration
 
 DATE = "2026-06-01"
 

@@ -27,12 +27,14 @@ from correctly_assets.defs.gpu_launch import (
     TRAINING_K8S_CONFIG,
 )
 
+pytestmark = pytest.mark.unit
+
 ROOT = Path(__file__).resolve().parents[1]
 DOCKER = ROOT / "docker"
 HELM_VALUES = ROOT / "deploy" / "helm" / "values.yaml"
 COMPOSE = yaml.safe_load((DOCKER / "compose.yaml").read_text())
 SERVICES = COMPOSE["services"]
-INSTANCE = yaml.safe_load((ROOT / "dagster.yaml").read_text())
+INSTANCE = yaml.safe_load((ROOT / "docker" / "dagster.yaml").read_text())
 WORKSPACE = yaml.safe_load((DOCKER / "workspace.docker.yaml").read_text())
 VALUES = yaml.safe_load(HELM_VALUES.read_text())
 USER_DEPLOYMENT = VALUES["dagster-user-deployments"]["deployments"][0]
@@ -309,38 +311,6 @@ def test_gpu_override_gives_run_containers_the_gpu_and_keeps_the_artifacts_volum
                       shm_size=kwargs["shm_size"])
     assert host["DeviceRequests"] == [{"Driver": "nvidia", "Count": 1, "DeviceIDs": [],
                                        "Capabilities": [["gpu"]], "Options": {}}]
-
-
-def test_production_dagster_yaml_loads_and_stores_runs_in_postgres(
-    database_url, tmp_path, monkeypatch
-):
-    from dagster import AssetKey, AssetMaterialization, DagsterInstance, QueuedRunCoordinator
-    from dagster._core.test_utils import create_run_for_test
-    from dagster_docker import DockerRunLauncher
-    from dagster_postgres import (
-        PostgresEventLogStorage,
-        PostgresRunStorage,
-        PostgresScheduleStorage,
-    )
-
-    assert database_url.startswith("postgresql+psycopg2://")
-    monkeypatch.setenv("DAGSTER_POSTGRES_URL", database_url)
-    shutil.copy(ROOT / "dagster.yaml", tmp_path / "dagster.yaml")
-    instance = DagsterInstance.from_config(str(tmp_path))
-    try:
-        assert isinstance(instance.run_storage, PostgresRunStorage)
-        assert isinstance(instance.event_log_storage, PostgresEventLogStorage)
-        assert isinstance(instance.schedule_storage, PostgresScheduleStorage)
-        assert isinstance(instance.run_coordinator, QueuedRunCoordinator)
-        assert isinstance(instance.run_launcher, DockerRunLauncher)  # built without an engine
-
-        run = create_run_for_test(instance, job_name="deployment_check")
-        assert instance.get_run_by_id(run.run_id).job_name == "deployment_check"
-        instance.report_runless_asset_event(AssetMaterialization("deployment_check"))
-        event = instance.get_latest_materialization_event(AssetKey("deployment_check"))
-        assert event.asset_materialization.asset_key == AssetKey("deployment_check")
-    finally:
-        instance.dispose()
 
 
 # --- Kubernetes: the Dagster Helm chart's values ---------------------------------------------

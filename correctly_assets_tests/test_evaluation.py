@@ -14,6 +14,8 @@ from correctly_assets.evaluation import (
 from correctly_assets.evaluation.gleu import sentence_stats
 from correctly_assets.evaluation.jfleg import JFLEG_DIR_ENV, detokenise, tokenise
 
+pytestmark = pytest.mark.unit
+
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 SOURCE = "He go to school yesterday ."
 CORRECTED = "He went to school yesterday ."

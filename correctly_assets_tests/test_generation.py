@@ -31,6 +31,8 @@ from correctly_assets.testing.local_llm_server import serve_in_thread
 from correctly_assets.resources.text_generator import TextGeneratorResource
 from correctly_assets_tests.test_prompts import SPEC
 
+pytestmark = pytest.mark.integration
+
 PROMPTS = render_prompts(SPEC, "2026-05-01", 4) + render_prompts(SPEC, "2026-05-02", 4)
 
 

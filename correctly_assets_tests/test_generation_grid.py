@@ -18,6 +18,8 @@ from correctly_assets_tests.test_original_workbooks import (
     _write,
 )
 
+pytestmark = pytest.mark.unit
+
 # The original's configuration shape (its airflow/config/.../example.yaml), values of our own.
 CONFIG = yaml.safe_load("""
 iteration_num: {type: generation_param, value: 2}

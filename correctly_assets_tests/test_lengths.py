@@ -22,6 +22,8 @@ from correctly_assets.training.lengths import (
 )
 from correctly_assets.training.tiny_model import build_tokenizer
 
+pytestmark = pytest.mark.integration
+
 BYTES_VOCAB = 259  # 256 bytes and the three special tokens: no merges
 
 
@@ -99,7 +101,6 @@ def test_a_pair_is_as_long_as_its_longer_answer(byte_tokenizer):
     assert pair_tokens(byte_tokenizer, pair) == chat_tokens(byte_tokenizer, longer)
 
 
-@pytest.mark.integration
 def test_measured_lengths_are_the_lengths_trl_trains(byte_tokenizer, tmp_path):
     """The measure is TRL's own tokenisation: at the max_length sized from the data, TRL's
     dataset rows have exactly the measured lengths, so none was cut."""
@@ -119,7 +120,6 @@ def test_measured_lengths_are_the_lengths_trl_trains(byte_tokenizer, tmp_path):
     assert [len(row["input_ids"]) for row in trainer.train_dataset] == measured
 
 
-@pytest.mark.integration
 def test_over_long_chats_are_left_out_and_counted_or_fail_the_run(tmp_path):
     base = build_tiny_model(tmp_path / "bytes", vocab_size=BYTES_VOCAB)
     short = [_chat(i) for i in range(99)]
@@ -176,7 +176,6 @@ def test_dpo_pairs_fit_with_both_answers_or_are_left_out(byte_tokenizer):
                   [*pairs, long_pair, pair(100, 30)], [])
 
 
-@pytest.mark.integration
 def test_the_real_size_benchmark_runs_its_whole_path_at_toy_shapes():
     """`make bench-real-size`'s script, every stage, at toy shapes (--smoke): the chats have
     the original's answer lengths, max_length is sized from them, and nothing is cut."""

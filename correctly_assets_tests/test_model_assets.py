@@ -1,6 +1,7 @@
 """fine_tuned_model on the data the data assets wrote, and how it is launched on a GPU node."""
 
 import dagster as dg
+import pytest
 from dagster_k8s.job import (
     DagsterK8sJobConfig,
     construct_dagster_k8s_job,
@@ -14,6 +15,8 @@ from correctly_assets.defs.partitions import daily_partitions
 from correctly_assets.resources.files import ArtifactStoreResource
 from correctly_assets.resources.store import CorrectionStoreResource
 from correctly_assets.resources.tracking import mlflow_resource
+
+pytestmark = pytest.mark.integration
 
 DATE = "2026-04-02"
 

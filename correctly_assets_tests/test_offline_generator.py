@@ -10,6 +10,8 @@ from correctly_assets.domain.quality import has_hangul
 from correctly_assets.inputs.single.workbook import read_workbook
 from correctly_assets.resources.files import SAMPLE_WORKBOOK
 
+pytestmark = pytest.mark.unit
+
 KOREAN = "한국어 번역입니다."
 
 PASSAGES = [

@@ -28,6 +28,8 @@ from correctly_assets_tests.test_original_workbooks import (
     _write,
 )
 
+pytestmark = pytest.mark.unit
+
 DATE = "2026-03-14"
 DIARY = "일상적인 이야기를 일기처럼"
 # 2 creativities x 2 lengths x (form 1 with tones 1 and 2, form 2 with tone 3) = 12 combinations

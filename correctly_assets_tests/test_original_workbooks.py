@@ -14,6 +14,8 @@ from correctly_assets.inputs.original.workbooks import (
 from correctly_assets.inputs.single.sample import write_workbook
 from correctly_assets.inputs.single.workbook import WorkbookError
 
+pytestmark = pytest.mark.unit
+
 LATE_PROMPT = ("##### 목적 #####\n글을 쓰세요.\n형식: {form_form}\n설명: {form_description}\n"
                "작성자: {speaker_speaker}\n어조: {mapping_emotion_form_tone}\n예시: {example_example}\n"
                "필수 표현: {key_expression_key_expression}\n주제: {theme_theme}\n"

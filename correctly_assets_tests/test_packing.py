@@ -13,6 +13,8 @@ from correctly_assets.training import TrainingConfig
 from correctly_assets.training.packing import check_packed_attention, packed_attention
 from correctly_assets.training.sft import prepare_model
 
+pytestmark = pytest.mark.unit
+
 BENCHMARK = Path(__file__).resolve().parent.parent / "benchmarks" / "train_throughput.py"
 LENGTHS = (7, 30, 1, 19, 12)
 

@@ -27,6 +27,8 @@ from correctly_assets.domain.preferences import (
     uncorrected_error,
 )
 
+pytestmark = pytest.mark.unit
+
 PASSAGE = "Yesterday I went to the market with my friend. We bought very fresh fish there."
 KOREAN = "어제 나는 친구와 시장에 갔다. 우리는 그곳에서 아주 신선한 생선을 샀다."
 

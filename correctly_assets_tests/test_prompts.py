@@ -8,6 +8,8 @@ from correctly_assets.domain.prompt_format import (
 )
 from correctly_assets.inputs.single.prompts import render_prompts
 
+pytestmark = pytest.mark.unit
+
 SPEC = ThemeSpec(
     theme=Theme(name="travel", title="Travel", description="trips and holidays"),
     script_types=(ScriptType(name="diary", description="a diary entry"),),

@@ -30,6 +30,8 @@ from correctly_assets.training import TrainingConfig, run_training
 
 from correctly_assets_tests.test_training import _write_chats
 
+pytestmark = pytest.mark.integration
+
 DATE = "2026-04-02"
 PROMOTED = "correctly"  # promoted: its validation GLEU beats the copy baseline
 UNPROMOTED = "correctly-unpromoted"  # registered, but the gate kept it at `candidate`

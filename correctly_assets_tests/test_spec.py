@@ -10,6 +10,8 @@ from correctly_assets.inputs.single.spec import build_theme_specs
 from correctly_assets.inputs.spec_files import spec_from_yaml, spec_to_yaml, write_specs
 from correctly_assets.inputs.single.workbook import read_workbook
 
+pytestmark = pytest.mark.unit
+
 
 @pytest.fixture(scope="module")
 def specs() -> dict[str, ThemeSpec]:

@@ -19,6 +19,8 @@ from correctly_assets.domain.splitting import (
     split_texts,
 )
 
+pytestmark = pytest.mark.unit
+
 
 def _text(i: int, after: str = "I went to school.", before: str = "I go to school.") -> GeneratedText:
     answer = ParsedAnswer(

@@ -29,6 +29,8 @@ from correctly_assets.domain.splitting import TRAIN, VALIDATION
 from correctly_assets.store import psycopg2_url
 from correctly_assets.testing.databases import original_train_rows, reference_data
 
+pytestmark = pytest.mark.integration
+
 DAY, NEXT_DAY = "2026-01-01", "2026-01-02"
 
 

@@ -17,6 +17,8 @@ from correctly_assets.training import TrainingConfig, build_tiny_model, run_trai
 from correctly_assets.training.sft import read_chats
 from correctly_assets.training.tracking import last_complete_checkpoint
 
+pytestmark = pytest.mark.integration
+
 _SUBJECTS = ("I", "We", "They", "My friend", "She", "He", "My sister", "Our teacher")
 _PLACES = ("school", "the market", "the library", "church", "the park")
 

@@ -9,6 +9,8 @@ from correctly_assets.defs.model.fine_tuned_model import FineTuneConfig, fine_tu
 from correctly_assets.training.__main__ import build_parser
 from correctly_assets.training.config import TrainingConfig, TrainingSettings
 
+pytestmark = pytest.mark.unit
+
 
 def test_asset_config_has_every_setting_with_its_default_and_help():
     settings = {f.name: f for f in dataclasses.fields(TrainingSettings)}

@@ -1,6 +1,7 @@
 """Training survives a lost process: kill the materialisation mid-way, materialise again,
 and it resumes from the last checkpoint into the same MLflow run."""
 
+import pytest
 import json
 import os
 import signal
@@ -13,6 +14,8 @@ import dagster as dg
 from mlflow import MlflowClient
 
 from correctly_assets.training.tracking import last_complete_checkpoint
+
+pytestmark = pytest.mark.integration
 
 DAGSTER = str(Path(sys.executable).with_name("dagster"))
 DATE = "2026-02-10"

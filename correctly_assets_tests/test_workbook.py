@@ -14,6 +14,8 @@ from correctly_assets.inputs.single.sample import (
 )
 from correctly_assets.inputs.single.workbook import WorkbookError, read_workbook, workbook_to_dataframes
 
+pytestmark = pytest.mark.unit
+
 
 def _error(tmp_path, sheets) -> WorkbookError:
     path = write_workbook(tmp_path / "book.xlsx", sheets)

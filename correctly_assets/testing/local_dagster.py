@@ -1,4 +1,5 @@
-"""`dagster dev` for Correctly on loopback, with a DAGSTER_HOME of its own.
+"""`dagster dev` for Correctly on loopback, with a DAGSTER_HOME of its own; `dg dev` as a
+newcomer types it in a clone, with none.
 
 Used by the UI and backfill tests and by `benchmarks/backfill.py`: the real webserver,
 daemon (run queue, backfills, sensors) and code server, as a user runs them.
@@ -59,6 +60,26 @@ def dagster_dev(
             command, env={**os.environ, "DAGSTER_HOME": str(home), **(env or {})},
             stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
         )
+    try:
+        _wait_until_loaded(url, process, startup_timeout_s, log_path)
+        yield url
+    finally:
+        _stop(process)
+
+
+@contextmanager
+def dg_dev(root: Path, env: dict[str, str], startup_timeout_s: float = 240.0) -> Iterator[str]:
+    """`dg dev` in the project directory `root`, its environment exactly `env` (no
+    DAGSTER_HOME: the root's dagster.yaml configures the instance); the UI's root URL once
+    the code location has loaded. Its output goes to `root/dg-dev.log`."""
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    log_path = root / "dg-dev.log"
+    command = [str(Path(sys.executable).with_name("dg")), "dev", "--host", "127.0.0.1",
+               "--port", str(port)]
+    with open(log_path, "wb") as log:
+        process = subprocess.Popen(command, cwd=root, env=env, stdout=log,
+                                   stderr=subprocess.STDOUT, start_new_session=True)
     try:
         _wait_until_loaded(url, process, startup_timeout_s, log_path)
         yield url
