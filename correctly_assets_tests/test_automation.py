@@ -12,6 +12,13 @@ from correctly_assets.resources.files import WorkbookResource
 
 pytestmark = pytest.mark.unit
 
+WORKBOOK = ["raw_sheet", "yaml_spec"]
+DAILY_DATA = ["generated_texts", "prompt_examples", "train_split"]
+
+
+def _names(request: dg.RunRequest) -> list[str]:
+    return sorted(key.to_user_string() for key in request.asset_selection)
+
 
 def test_sensor_registers_new_themes_once_per_workbook_version(tmp_path):
     path = tmp_path / "book.xlsx"
@@ -24,10 +31,10 @@ def test_sensor_registers_new_themes_once_per_workbook_version(tmp_path):
         result = workbook_sensor(context)
         assert result.dynamic_partitions_requests[0].partition_keys == [
             t[0] for t in sheets["theme"][1:] if t[0] != "travel"]
-        jobs = [r.job_name for r in result.run_requests]
-        assert jobs.count("workbook_job") == 1 and jobs.count("daily_data_job") == 7
+        selections = [_names(r) for r in result.run_requests]
+        assert selections.count(WORKBOOK) == 1 and selections.count(DAILY_DATA) == 7
         assert all(r.partition_key.keys_by_dimension["theme"] != "travel"
-                   for r in result.run_requests if r.job_name == "daily_data_job")
+                   for r in result.run_requests if _names(r) == DAILY_DATA)
 
         unchanged = dg.build_sensor_context(instance=instance, cursor=context.cursor,
                                             resources={"workbook": WorkbookResource(path=str(path))})
@@ -150,7 +157,7 @@ def test_sensor_watches_the_original_workbooks_and_their_grid(tmp_path):
         grid.write_text(grid.read_text() + "\n# one more line\n")
         changed = dg.build_sensor_context(instance=instance, cursor=context.cursor,
                                           resources=resources)
-        assert [r.job_name for r in workbook_sensor(changed).run_requests][0] == "workbook_job"
+        assert _names(workbook_sensor(changed).run_requests[0]) == WORKBOOK
         grid.unlink()
         missing = dg.build_sensor_context(instance=instance, resources=resources)
         assert "not all its files" in workbook_sensor(missing).skip_message

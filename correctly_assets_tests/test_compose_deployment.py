@@ -35,6 +35,7 @@ DAYS = ("2026-06-01", "2026-06-02", "2026-06-03")
 FINISHED_RUN = ("SUCCESS", "FAILURE", "CANCELED")
 TABLES = ("prompt_example", "generated_text", "train_split")
 EXAMPLES_PER_PARTITION = 6  # the sample workbook's examples per theme
+DAILY_DATA = ["prompt_examples", "generated_texts", "train_split"]
 
 
 def figure(name: str, value: float, unit: str = "s") -> None:
@@ -195,8 +196,9 @@ def _expect_exactly(deployment: Deployment, keys: set[str]) -> None:
 def test_one_partition_is_written_once_and_replaced_exactly(deployment, themes):
     key = f"2026-05-20|{themes[0]}"
     for attempt in ("first", "again"):
-        _, seconds = deployment.run("daily_data_job", tags={"dagster/partition": key})
-        figure(f"run latency, daily_data_job, one partition ({attempt})", seconds)
+        _, seconds = deployment.run("__ASSET_JOB", tags={"dagster/partition": key},
+                                    assets=DAILY_DATA)
+        figure(f"run latency, the daily data assets, one partition ({attempt})", seconds)
         _expect_exactly(deployment, {key})
 
 
@@ -219,30 +221,16 @@ def test_asset_backfill_of_a_subset_survives_a_daemon_restart(deployment, themes
     _expect_exactly(deployment, {f"2026-05-20|{themes[0]}", *keys})
 
 
-def test_job_backfill_of_a_subset_writes_exactly_it_or_fails_loudly(deployment, themes):
-    """The job page's "Launch backfill" path. Where Dagster tags a ranged run with another
-    partition's keys, that run fails saying so and writes nothing."""
-    before = {f"{d}|{t}" for (_, d, t) in deployment.rows_by_partition()}
-    keys = [f"{day}|{theme}" for day in ("2026-06-10", "2026-06-11") for theme in themes[3:6]]
-    keys.append(f"2026-06-13|{themes[0]}")
-    started = time.perf_counter()
-    backfill_id = deployment.graphql.launch_job_backfill("daily_data_job", keys)
-    state = deployment.graphql.wait_for_backfill(backfill_id, timeout_s=900)
-    figure(f"job backfill, {len(keys)} partitions in {len(state['runs'])} run(s)",
-           time.perf_counter() - started)
-    succeeded = [r["id"] for r in state["runs"] if r["status"] == "SUCCESS"]
-    failed = [r["id"] for r in state["runs"] if r["status"] != "SUCCESS"]
-    for run_id in failed:
-        assert any("backfill the assets instead" in m
-                   for m in deployment.failure_messages(run_id)), run_id
-    if not failed:
-        assert state["status"] in ("COMPLETED", "COMPLETED_SUCCESS"), state
-    written = {f"{d}|{t}" for (_, d, t) in deployment.rows_by_partition()} - before
-    print(f"\njob backfill: {len(succeeded)} run(s) succeeded, {len(failed)} failed saying "
-          f"so; {len(written)} of {len(keys)} partitions written", flush=True)
-    # Each successful run wrote its one partition; no failed run wrote any.
-    assert len(written) == len(succeeded) and written <= set(keys), (written, state)
-    _expect_exactly(deployment, before | written)
+def test_the_ui_offers_no_job_backfill_that_cannot_work(deployment):
+    """A job page's "Launch backfill" of a multi-partitioned job cannot write its selection
+    (Dagster 1.13 tags its ranged runs with one partition's keys): the webserver lists no
+    such job, only the hidden ones the schedule and sensor target the assets through."""
+    [repository] = deployment.graphql.execute(
+        "{ repositoriesOrError { ... on RepositoryConnection { nodes { "
+        "pipelines { name } partitionSets { pipelineName } } } } }")["repositoriesOrError"]["nodes"]
+    assert {p["name"] for p in repository["pipelines"] if not p["name"].startswith("__")} == {
+        "workbook_job"}
+    assert all(s["pipelineName"].startswith("__") for s in repository["partitionSets"]), repository
 
 
 def test_model_is_trained_evaluated_registered_and_served(deployment, themes):
@@ -289,7 +277,7 @@ def test_model_is_trained_evaluated_registered_and_served(deployment, themes):
 
 def test_step_logs_are_visible_through_the_webserver(deployment, themes):
     runs = deployment.graphql.execute(
-        """{ runsOrError(limit: 1, filter: {statuses: [SUCCESS], pipelineName: "daily_data_job"})
+        """{ runsOrError(limit: 1, filter: {statuses: [SUCCESS], pipelineName: "__ASSET_JOB"})
            { ... on Runs { results { runId } } } }""")["runsOrError"]["results"]
     [run] = runs
     events = deployment.graphql.execute(_EVENTS, {"id": run["runId"]})["runOrError"]
@@ -315,8 +303,9 @@ def test_the_original_workbooks_run_both_llm_stages_in_run_containers(deployment
         assert sorted(korean) == sorted(["주말에 있었던 일을 일기처럼", "여행 계획을 친구와 상의하듯이",
                                          "건강한 습관을 소개하는 설명문"]), korean
         key = f"2026-05-22|{korean[0]}"
-        _, seconds = deployment.run("daily_data_job", tags={"dagster/partition": key})
-        figure("run latency, daily_data_job, one partition of the original's sample", seconds)
+        _, seconds = deployment.run("__ASSET_JOB", tags={"dagster/partition": key},
+                                    assets=DAILY_DATA)
+        figure("run latency, the daily data assets, one partition of the original's sample", seconds)
         counts = deployment.rows_by_partition()
         # the sample's grid: 24 examples per partition, each the one-shot of one answer
         assert {t: counts.get((t, "2026-05-22", korean[0])) for t in TABLES} == {

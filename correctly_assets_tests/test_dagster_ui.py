@@ -208,6 +208,10 @@ def _ensure_themes(url: str) -> list[str]:
     return graphql.themes()
 
 
+_PARTITION_SETS = """{ repositoriesOrError { ... on RepositoryConnection { nodes {
+  partitionSets { pipelineName } } } } }"""
+
+
 def test_job_and_asset_backfills_of_a_subset_write_exactly_it_or_fail_loudly(dagster_ui):
     """3 of 8 themes over 2 days plus one more partition: not a rectangle."""
     url, store = dagster_ui
@@ -216,10 +220,14 @@ def test_job_and_asset_backfills_of_a_subset_write_exactly_it_or_fail_loudly(dag
     keys.append(f"2026-06-04|{themes[5]}")
     graphql = DagsterGraphQL(url)
 
-    # The job backfill (the job page's "Launch backfill"): Dagster tags its ranged runs with
-    # one partition's keys; each run whose range holds other partitions fails saying so and
-    # writes nothing (a run whose range is that one partition is right, and runs).
-    backfill_id = graphql.launch_job_backfill("daily_data_job", keys)
+    # The UI shows no partitioned job: a job page's "Launch backfill" could only fail here.
+    # The daily schedule and the workbook sensor target the assets, through jobs it hides.
+    sets = graphql.execute(_PARTITION_SETS)["repositoriesOrError"]["nodes"][0]["partitionSets"]
+    assert sets and all(s["pipelineName"].startswith("__") for s in sets), sets
+    # A job backfill of the schedule's hidden job, which only the API reaches: Dagster tags
+    # its ranged runs with one partition's keys; each run whose range holds other
+    # partitions fails saying so and writes nothing (one whose range is that partition runs).
+    backfill_id = graphql.launch_job_backfill("__anonymous_asset_job_daily_data_schedule", keys)
     job_backfill = graphql.wait_for_backfill(backfill_id, timeout_s=600)
     assert job_backfill["status"] != "COMPLETED_SUCCESS"
     failed = [r for r in job_backfill["runs"] if r["status"] == "FAILURE"]

@@ -23,6 +23,15 @@ def _partitions(definition) -> str:
     return " ".join(str(definition).split())
 
 
+def _target(defs: dg.Definitions, job_name: str) -> str:
+    """A job by its name; the job Dagster makes for a schedule or sensor that targets
+    assets (hidden in the UI) by those assets."""
+    if not job_name.startswith("__"):
+        return job_name
+    job = defs.resolve_job_def(job_name)
+    return "assets " + ", ".join(sorted(k.to_user_string() for k in job.asset_layer.executable_asset_keys))
+
+
 def render(defs: dg.Definitions) -> str:
     graph = defs.resolve_asset_graph()
     lines = ["# assets"]
@@ -48,10 +57,11 @@ def render(defs: dg.Definitions) -> str:
     lines.append("# schedules")
     for schedule in sorted(defs.schedules or [], key=lambda s: s.name):
         lines += [schedule.name, f"  cron: {schedule.cron_schedule} {schedule.execution_timezone}",
-                  f"  job: {schedule.job_name}"]
+                  f"  target: {_target(defs, schedule.job_name)}"]
     lines.append("# sensors")
     for sensor in sorted(defs.sensors or [], key=lambda s: s.name):
-        lines += [sensor.name, f"  jobs: {', '.join(sorted(j.name for j in sensor.jobs))}",
+        targets = sorted(_target(defs, t.job_name) for t in sensor.targets)
+        lines += [sensor.name, f"  target: {'; '.join(targets)}",
                   f"  minimum interval: {sensor.minimum_interval_seconds} s"]
     resources = sorted((defs.resources or {}).keys())
     lines += ["# resources", ", ".join(resources), "# executor", defs.executor.name, ""]

@@ -484,7 +484,7 @@ def step_job(step_tags, tmp_path):
     config = {**chart_run_launcher_config(VALUES), "load_incluster_config": False,
               "kubeconfig_file": str(kubeconfig)}
     launcher = K8sRunLauncher(**validate(K8sRunLauncher, config))
-    run = DagsterRun(job_name="daily_data_job")
+    run = DagsterRun(job_name="__ASSET_JOB")
     code_location = chart_code_location_context(USER_DEPLOYMENT)
     context = (
         K8sContainerContext.create_for_run(run, launcher, include_run_tags=False)

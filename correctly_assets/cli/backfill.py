@@ -84,9 +84,10 @@ class DagsterGraphQL:
         return self._launched(self.execute(_LAUNCH_BACKFILL, {"params": params}))
 
     def launch_job_backfill(self, job_name: str, partition_keys: list[str]) -> str:
-        """A backfill of a job's partitions, as the job page's "Launch backfill" makes it.
-        Not the way to backfill daily_data_job: Dagster 1.13 tags its ranged runs with one
-        partition's keys, and those runs fail (partitions_in_run); use `launch_backfill`."""
+        """A backfill of a job's partitions, as a job page's "Launch backfill" makes it. Not
+        the way to backfill the data assets: Dagster 1.13 tags the ranged runs of a
+        multi-partitioned job with one partition's keys, and those runs fail
+        (partitions_in_run); use `launch_backfill`."""
         [repository] = self.execute(_REPOSITORIES)["repositoriesOrError"]["nodes"]
         params = {"selector": {"partitionSetName": f"{job_name}_partition_set",
                                "repositorySelector": {

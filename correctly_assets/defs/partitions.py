@@ -38,7 +38,8 @@ def partitions_in_run(context: dg.AssetExecutionContext) -> list[tuple[str, str]
     A ranged run must materialise exactly its range. Dagster's *job* backfill of a
     multi-partitioned job tags each ranged run with the last selected partition's keys as
     well (dagster 1.13), so the run would write that one partition while the backfill
-    reports every selected one done: such a run fails here, before it writes anything.
+    reports every selected one done: such a run fails here, before it writes anything. The
+    UI offers no such job (defs/automation.py); this guards the API's job backfills.
     """
     keys = sorted(str(key) for key in context.partition_keys)
     start, end = context.run.tags.get(_RANGE_START), context.run.tags.get(_RANGE_END)
@@ -49,9 +50,9 @@ def partitions_in_run(context: dg.AssetExecutionContext) -> list[tuple[str, str]
             raise PartitionsDisagree(
                 f"this run's range {start}..{end} holds {len(in_range)} partition(s), but its "
                 f"partition tags name {len(keys)} ({', '.join(keys[:3])}"
-                f"{', ...' if len(keys) > 3 else ''}); nothing was written. A job backfill of "
-                "daily_data_job tags its ranged runs wrongly: backfill the assets instead (in "
-                "the UI, select prompt_examples, generated_texts and train_split in the asset "
+                f"{', ...' if len(keys) > 3 else ''}); nothing was written. A job backfill of a "
+                "multi-partitioned job tags its ranged runs wrongly: backfill the assets instead "
+                "(in the UI, select prompt_examples, generated_texts and train_split in the asset "
                 "graph, then Materialize selected; or python -m correctly_assets.cli.backfill).")
     parsed = [theme_date_partitions.get_partition_key_from_str(key) for key in keys]
     return sorted((k.keys_by_dimension["date"], k.keys_by_dimension["theme"]) for k in parsed)
