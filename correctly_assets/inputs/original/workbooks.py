@@ -94,7 +94,10 @@ class Tone(_Record):
     tone: str
 
 
-class InstructionPrompt(_Record):
+class ScriptTypePrompt(_Record):
+    """A row of the original's `instruction_prompt` sheet: the second stage's instruction
+    for one script type (this project's workbook has its own InstructionPrompt, a template)."""
+
     id: int
     type_id: int
     prompt: str
@@ -113,7 +116,7 @@ class OriginalWorkbooks(_Record):
     styles: tuple[Named, ...]
     themes: tuple[Named, ...]
     key_expressions: tuple[Named, ...]
-    instruction_prompts: tuple[InstructionPrompt, ...]
+    instruction_prompts: tuple[ScriptTypePrompt, ...]
     output_sheets: tuple[str, ...] = ()  # present, not read
     ignored_sheets: tuple[str, ...] = ()  # not in the original's layout
     hidden_sheets: tuple[str, ...] = ()  # read as data though hidden in Excel: reported
@@ -357,7 +360,7 @@ def read_original_workbooks(directory: str | Path) -> OriginalWorkbooks:
         styles=named(scripts["style"], "style"),
         themes=named(scripts["theme"], "theme"),
         key_expressions=named(scripts["key_expression"], "key_expression"),
-        instruction_prompts=tuple(InstructionPrompt(**r) for r in plain(instructions)),
+        instruction_prompts=tuple(ScriptTypePrompt(**r) for r in plain(instructions)),
         output_sheets=tuple(s for s in script.book.sheetnames if s in OUTPUT_SHEETS),
         ignored_sheets=tuple(s for s in sheets if s not in known and s not in OUTPUT_SHEETS),
         hidden_sheets=tuple(f"{file}: {ws.title}" for file, reader in
