@@ -11,8 +11,14 @@ pipeline's leak-free split holds out whole near-duplicate groups:
 The tiny model (built locally, no hub) is trained with the project's own SFT entry point.
 Prints minutes of training and GLEU model vs copy for each set.
 
+Before its fine-tune the tiny model can first learn from a copy curriculum
+(training/curriculum.py): passages recombined from the train chats' sentences, words
+swapped in, written with mistakes, so that it sees that a correction repeats its input.
+`--curriculum-steps` turns it on; `--hidden`/`--layers` try a larger tiny model.
+
     .venv/bin/python benchmarks/demo_model.py [--variants 40] [--max-steps 900]
-        [--learning-rate 3e-3]
+        [--learning-rate 3e-3] [--curriculum-steps 600 --curriculum-chats 2000]
+        [--hidden 64 --layers 2]
 """
 
 from __future__ import annotations
@@ -32,6 +38,7 @@ from correctly_assets.evaluation.corrector import Corrector
 from correctly_assets.evaluation.gleu import corpus_gleu
 from correctly_assets.resources.files import SAMPLE_WORKBOOK
 from correctly_assets.training.config import TrainingConfig
+from correctly_assets.training import tiny_model
 from correctly_assets.training.sft import run_training
 
 VALIDATION_VARIANTS = 4  # answers per passage in each validation set
@@ -73,20 +80,30 @@ def main() -> None:
     parser.add_argument("--variants", type=int, default=40, help="training answers per passage")
     parser.add_argument("--max-steps", type=int, default=900)
     parser.add_argument("--learning-rate", type=float, default=3e-3)
+    parser.add_argument("--curriculum-steps", type=int, default=0)
+    parser.add_argument("--curriculum-chats", type=int, default=2000)
+    parser.add_argument("--hidden", type=int, default=tiny_model.HIDDEN_SIZE)
+    parser.add_argument("--layers", type=int, default=tiny_model.LAYERS)
     args = parser.parse_args()
+    tiny_model.HIDDEN_SIZE, tiny_model.LAYERS = args.hidden, args.layers
     train, unseen, seen = build_sets(args.variants)
     with tempfile.TemporaryDirectory(prefix="correctly-demo-model-") as work:
         work = Path(work)
         config = TrainingConfig(
             train_file=str(write_chats(work / "train.jsonl", train)), output_dir=str(work / "out"),
             max_steps=args.max_steps, learning_rate=args.learning_rate, save_steps=10**6,
-            logging_steps=100, mlflow_tracking_uri=f"sqlite:///{work}/mlflow.db")
+            logging_steps=100, mlflow_tracking_uri=f"sqlite:///{work}/mlflow.db",
+            tiny_curriculum_steps=args.curriculum_steps, tiny_curriculum_chats=args.curriculum_chats)
         started = time.perf_counter()
         result = run_training(config)
         minutes = (time.perf_counter() - started) / 60
         corrector = Corrector(result.model_dir, max_new_tokens=100)
-        print(f"\ntrain: {len(train)} answers from {len(train) // args.variants} passages, "
-              f"{args.max_steps} steps in {minutes:.1f} min of CPU training "
+        print(f"\ntiny model {args.hidden} x {args.layers} layers; copy curriculum: "
+              f"{args.curriculum_steps} steps over {args.curriculum_chats} passages"
+              if args.curriculum_steps else
+              f"\ntiny model {args.hidden} x {args.layers} layers; no copy curriculum")
+        print(f"train: {len(train)} answers from {len(train) // args.variants} passages, "
+              f"{args.max_steps} steps; {minutes:.1f} min of CPU training in all "
               f"(final train loss {result.train_loss:.3f})")
         print(f"{'validation set':<32}{'answers':>8}{'model GLEU':>12}{'copy GLEU':>11}")
         for name, answers_ in (("unseen passages", unseen), ("seen passages, new mistakes", seen)):

@@ -209,3 +209,27 @@ def test_stale_checkpoints_are_not_resumed(tmp_path, change, what):
         "the base model, training settings or data differ")
     assert new_run.data.params["max_steps"] == str(changed.max_steps)  # not the old run's
     assert client.get_run(first.mlflow_run_id).data.tags["superseded_by"] == again.mlflow_run_id
+
+
+def test_the_tiny_model_learns_its_copy_curriculum_before_the_fine_tune(tmp_path):
+    """With tiny_curriculum_steps, output_dir/base_model is the tiny model after those
+    steps on passages recombined from the train chats (not the freshly built one), made
+    once: a rerun reuses it, and nothing of the curriculum's scaffolding is left."""
+    from transformers import AutoModelForCausalLM
+
+    output_dir = tmp_path / "out"
+    config = TrainingConfig(
+        train_file=str(_write_chats(tmp_path / "train.jsonl", 16)), output_dir=str(output_dir),
+        max_steps=2, save_steps=10, tiny_curriculum_chats=32, tiny_curriculum_steps=3,
+        mlflow_tracking_uri=_tracking_uri(output_dir))
+    run_training(config)
+    base = output_dir / "base_model"
+    fresh = build_tiny_model(tmp_path / "fresh")
+    taught = AutoModelForCausalLM.from_pretrained(base).state_dict()
+    untouched = AutoModelForCausalLM.from_pretrained(fresh).state_dict()
+    assert any(not (taught[k] == untouched[k]).all() for k in untouched)
+    assert sorted(p.name for p in output_dir.iterdir() if p.name.startswith("base_model")) == [
+        "base_model"]
+    built_at = (base / "model.safetensors").stat().st_mtime_ns
+    run_training(config)  # resumed: the curriculum is not run again
+    assert (base / "model.safetensors").stat().st_mtime_ns == built_at

@@ -15,6 +15,12 @@ from typing import Optional
 TINY_LEARNING_RATE = 5e-4
 LORA_LEARNING_RATE = 2e-4
 FULL_LEARNING_RATE = 2e-5
+# The tiny model's copy curriculum (training/curriculum.py). Off by default: within the
+# demo's few CPU minutes it did not teach the tiny model to copy unseen text
+# (benchmarks/demo_model.py, docs/benchmarks.md); on for experiments with more steps.
+TINY_CURRICULUM_CHATS = 2000
+TINY_CURRICULUM_STEPS = 0
+TINY_CURRICULUM_LEARNING_RATE = 3e-3
 # "varlen" is this package's per-chat attention for packed rows (see packing.py); the others
 # are transformers' own.
 ATTN_IMPLEMENTATIONS = ("sdpa", "eager", "flex_attention", "flash_attention_2", "varlen")
@@ -74,6 +80,14 @@ class TrainingSettings:
     logging_steps: int = field(default=5, metadata={"help": "steps between logged metrics"})
     eval_steps: int = field(default=50, metadata={"help": "steps between validation losses"})
     seed: int = field(default=42, metadata={"help": "data order and initialisation"})
+    tiny_curriculum_chats: int = field(
+        default=TINY_CURRICULUM_CHATS,
+        metadata={"help": "tiny model only: passages recombined from the train chats' sentences "
+                          "that it learns to copy and correct before its fine-tune "
+                          "(training/curriculum.py); 0: none"})
+    tiny_curriculum_steps: int = field(
+        default=TINY_CURRICULUM_STEPS,
+        metadata={"help": "tiny model only: optimiser steps on those passages; 0: none"})
 
     def __post_init__(self):
         positive = ("lora_r", "lora_alpha", "per_device_batch_size", "gradient_accumulation_steps",
@@ -81,6 +95,8 @@ class TrainingSettings:
         for name in positive:
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
+        if self.tiny_curriculum_chats < 0 or self.tiny_curriculum_steps < 0:
+            raise ValueError("tiny_curriculum_chats and tiny_curriculum_steps must be 0 or positive")
         if self.max_length < 0:
             raise ValueError(f"max_length must be 0 (from the data) or positive, got {self.max_length}")
         if not 0 <= self.max_left_out_share <= 1:

@@ -31,7 +31,7 @@ from ..domain.chat_format import (
     special_token_texts,
     write_chat_format,
 )
-from .config import TrainingConfig
+from .config import TINY_CURRICULUM_LEARNING_RATE, TrainingConfig
 from .lengths import answer_tokens, chat_tokens, fit_rows, model_context
 from .tracking import log_new_params, tracked_run
 
@@ -155,13 +155,53 @@ def read_chats(path: str | Path) -> list[dict[str, Any]]:
     return rows
 
 
-def _load_base(config: TrainingConfig, output_dir: Path, bf16: bool):
+def _tiny_base_model(config: TrainingConfig, output_dir: Path,
+                     train_rows: list[dict[str, Any]]) -> Path:
+    """The tiny model in output_dir/base_model: built from nothing, then taught to copy and
+    correct passages recombined from the train chats (training/curriculum.py), once; a
+    rerun reuses it."""
+    import dataclasses
+
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from .curriculum import curriculum_chats
+    from .tiny_model import build_tiny_model, is_complete
+
+    directory = output_dir / TINY_MODEL_DIR
+    chats = (curriculum_chats(train_rows, config.tiny_curriculum_chats, seed=config.seed)
+             if config.tiny_curriculum_steps and not is_complete(directory) else [])
+    if not chats:
+        return build_tiny_model(directory)
+    untrained = build_tiny_model(output_dir / f"{TINY_MODEL_DIR}.untrained")
+    model = AutoModelForCausalLM.from_pretrained(untrained)
+    tokenizer = AutoTokenizer.from_pretrained(untrained)
+    steps = dataclasses.replace(config, max_steps=config.tiny_curriculum_steps,
+                                learning_rate=TINY_CURRICULUM_LEARNING_RATE, packing=False,
+                                save_steps=10**9, logging_steps=10**9, eval_steps=10**9)
+    trainer = build_trainer(steps, prepare_model(model, steps), tokenizer, chats, [], bf16=False,
+                            checkpoints_dir=output_dir / f"{TINY_MODEL_DIR}.checkpoints",
+                            max_length=model_context(model))
+    loss = trainer.train().training_loss
+    logger.info("tiny model: %d curriculum passages, %d steps, final loss %.3f",
+                len(chats), config.tiny_curriculum_steps, loss)
+    staging = output_dir / f"{TINY_MODEL_DIR}.staging"
+    shutil.rmtree(staging, ignore_errors=True)
+    trainer.model.save_pretrained(staging)
+    tokenizer.save_pretrained(staging)
+    shutil.rmtree(directory, ignore_errors=True)  # a half-built one a crash left
+    os.replace(staging, directory)
+    for leftover in (untrained, output_dir / f"{TINY_MODEL_DIR}.checkpoints"):
+        shutil.rmtree(leftover, ignore_errors=True)
+    return directory
+
+
+def _load_base(config: TrainingConfig, output_dir: Path, bf16: bool,
+               train_rows: list[dict[str, Any]]):
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from .tiny_model import build_tiny_model
-
-    source = build_tiny_model(output_dir / TINY_MODEL_DIR) if config.uses_tiny_model else config.base_model
+    source = (_tiny_base_model(config, output_dir, train_rows) if config.uses_tiny_model
+              else config.base_model)
     # Full fine-tuning keeps fp32 master weights (bf16 is then autocast); LoRA trains
     # small adapters over a frozen base that can stay in bf16.
     dtype = torch.bfloat16 if (bf16 and config.use_lora) else torch.float32
@@ -287,7 +327,7 @@ def run_training(config: TrainingConfig, lineage: dict[str, Any] | None = None) 
         "train_rows": len(train_rows),
         "validation_rows": len(validation_rows),
     }) as run:
-        model, tokenizer = _load_base(config, output_dir, bf16)
+        model, tokenizer = _load_base(config, output_dir, bf16, train_rows)
         train_rows = neutralise_chats(tokenizer, train_rows, config.train_file)
         validation_rows = neutralise_chats(tokenizer, validation_rows, config.validation_file)
         fitted = fit_chats(config, tokenizer, model_context(model), train_rows, validation_rows)

@@ -20,6 +20,8 @@ TURN_START = "<|im_start|>"
 TURN_END = "<|im_end|>"  # also the eos token: a reply ends with it
 VOCAB_SIZE = 1024
 SEED = 0
+# Its shape; benchmarks/demo_model.py tries larger ones.
+HIDDEN_SIZE, LAYERS, HEADS = 64, 2, 4
 
 CHAT_TEMPLATE = (
     "{%- for message in messages %}"
@@ -102,11 +104,11 @@ def build_tiny_model(directory: str | Path, vocab_size: int = VOCAB_SIZE,
     tokenizer = build_tokenizer(vocab_size)
     config = LlamaConfig(
         vocab_size=len(tokenizer),
-        hidden_size=64,
-        intermediate_size=256,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=4,
+        hidden_size=HIDDEN_SIZE,
+        intermediate_size=4 * HIDDEN_SIZE,
+        num_hidden_layers=LAYERS,
+        num_attention_heads=HEADS,
+        num_key_value_heads=HEADS,
         max_position_embeddings=context,
         tie_word_embeddings=True,
         bos_token_id=None,
