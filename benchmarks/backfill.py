@@ -29,7 +29,7 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 from correctly_assets.cli.backfill import DagsterGraphQL, partition_keys, run_backfill
-from correctly_assets.defs.partitions import PARTITIONS_PER_RUN_ENV
+from correctly_assets.settings import BACKFILL_PARTITIONS_PER_RUN
 from correctly_assets.store import CorrectionStore, embedded_database_url
 
 from correctly_assets.testing.local_dagster import dagster_dev
@@ -81,7 +81,7 @@ def main() -> None:
     single, single_rows, partitions = timed_backfill(workdir / "single", server_url,
                                                      args.days, {})
     per, per_rows, sample = timed_backfill(workdir / "per_partition", server_url,
-                                           args.per_partition_days, {PARTITIONS_PER_RUN_ENV: "1"})
+                                           args.per_partition_days, {BACKFILL_PARTITIONS_PER_RUN: "1"})
     ok = True
     for name, outcome, rows, count in (("single-run policy", single, single_rows, partitions),
                                        ("run per partition", per, per_rows, sample)):

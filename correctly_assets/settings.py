@@ -23,6 +23,8 @@ ARTIFACTS_DIR = "CORRECTLY_ARTIFACTS_DIR"
 DATABASE_URL = "CORRECTLY_DATABASE_URL"
 LLM_MODEL = "CORRECTLY_LLM_MODEL"
 EXECUTOR = "CORRECTLY_EXECUTOR"
+# The production deployment names its base model here (docker/compose.yaml, the Helm
+# values): the original Correctly's google/gemma-3-1b-it unless told otherwise.
 BASE_MODEL = "CORRECTLY_BASE_MODEL"
 JFLEG_DIR = "CORRECTLY_JFLEG_DIR"
 FIRST_PARTITION_DATE = "CORRECTLY_FIRST_PARTITION_DATE"

@@ -12,7 +12,8 @@ from correctly_assets.evaluation import (
     sentence_gleu,
 )
 from correctly_assets.evaluation.gleu import sentence_stats
-from correctly_assets.evaluation.jfleg import JFLEG_DIR_ENV, detokenise, tokenise
+from correctly_assets.evaluation.jfleg import detokenise, tokenise
+from correctly_assets.settings import JFLEG_DIR
 
 pytestmark = pytest.mark.unit
 
@@ -25,7 +26,7 @@ CORRECTED = "He went to school yesterday ."
 def jfleg():
     directory = default_jfleg_dir()
     if not directory.is_dir():
-        pytest.skip(f"JFLEG dev set not found at {directory}; set {JFLEG_DIR_ENV} to run the benchmark checks")
+        pytest.skip(f"JFLEG dev set not found at {directory}; set {JFLEG_DIR} to run the benchmark checks")
     return load_jfleg(directory)
 
 
@@ -73,7 +74,7 @@ def test_load_jfleg_reports_a_missing_directory_and_misaligned_files(tmp_path, m
         load_jfleg(tmp_path)
     (tmp_path / "dev.ref0").write_text("A b .\nC d .\n", encoding="utf-8")
     (tmp_path / "dev.ref1").write_text("a B .\nc D .\n", encoding="utf-8")
-    monkeypatch.setenv(JFLEG_DIR_ENV, str(tmp_path))
+    monkeypatch.setenv(JFLEG_DIR, str(tmp_path))
     assert load_jfleg() == (["a b .", "c d ."], [["A b .", "a B ."], ["C d .", "c D ."]])
 
 

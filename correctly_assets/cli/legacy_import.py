@@ -39,7 +39,6 @@ from ..store.correction_store import psycopg2_url
 from ..store.legacy import LEGACY_TABLES, read_legacy_database
 from ..settings import DATABASE_URL, LEGACY_DATABASE_URL, env, first_partition_date
 
-LEGACY_URL_ENV = LEGACY_DATABASE_URL
 _OUTPUT_TABLES = ("correction_script.example", "correction_script.generated_text",
                   "correction_script.train")
 
@@ -149,9 +148,9 @@ def main(argv: list[str] | None = None) -> int:
                                          "namespaced by it); default: a digest of its URL's "
                                          "host, port and database name")
     args = parser.parse_args(argv)
-    url = env(LEGACY_URL_ENV)
+    url = env(LEGACY_DATABASE_URL)
     if not url:
-        print(f"set {LEGACY_URL_ENV} to the original database's URL", file=sys.stderr)
+        print(f"set {LEGACY_DATABASE_URL} to the original database's URL", file=sys.stderr)
         return 2
     from ..settings import artifacts_root
     from ..resources.embedder import SentenceEmbedderResource
@@ -181,4 +180,4 @@ if __name__ == "__main__":
     sys.exit(main())
 
 
-__all__ = ["LEGACY_TABLES", "LEGACY_URL_ENV", "import_legacy", "main"]
+__all__ = ["LEGACY_TABLES", "import_legacy", "main"]

@@ -2,7 +2,6 @@
 
 import dagster as dg
 
-from ..settings import BACKFILL_PARTITIONS_PER_RUN as PARTITIONS_PER_RUN_ENV  # noqa: F401
 from ..settings import backfill_partitions_per_run, first_partition_date
 
 # Registered by `raw_sheet` from the workbook's theme sheet; a sensor adds new ones.

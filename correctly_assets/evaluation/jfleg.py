@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+
 from ..settings import JFLEG_DIR, env
 
-JFLEG_DIR_ENV = JFLEG_DIR
 REPOSITORY_ROOT = Path(__file__).resolve().parents[2]
 SOURCE_FILE = "dev.src"
 _REFERENCE_FILE = re.compile(r"dev\.ref(\d+)")
@@ -18,7 +18,7 @@ _REFERENCE_FILE = re.compile(r"dev\.ref(\d+)")
 
 def default_jfleg_dir() -> Path:
     """$CORRECTLY_JFLEG_DIR, else ../shared/benchmarks/jfleg-dev beside the repository."""
-    configured = env(JFLEG_DIR_ENV)
+    configured = env(JFLEG_DIR)
     if configured:
         return Path(configured)
     return REPOSITORY_ROOT.parent / "shared" / "benchmarks" / "jfleg-dev"
@@ -37,7 +37,7 @@ def load_jfleg(directory: str | Path | None = None) -> tuple[list[str], list[lis
     directory = Path(directory) if directory is not None else default_jfleg_dir()
     if not directory.is_dir():
         raise FileNotFoundError(
-            f"JFLEG directory not found: {directory} (set {JFLEG_DIR_ENV} to the folder holding dev.src)"
+            f"JFLEG directory not found: {directory} (set {JFLEG_DIR} to the folder holding dev.src)"
         )
     source_path = directory / SOURCE_FILE
     if not source_path.is_file():

@@ -10,7 +10,7 @@ from ...resources.files import WorkbookResource
 from ...resources.store import CorrectionStoreResource
 
 
-def checked_specs(source) -> dict:
+def checked_specs(source) -> tuple[dict, dict]:
     """The input's specs and what one partition of each theme costs, or a Failure naming
     the grid key or template at fault."""
     try:

@@ -22,11 +22,6 @@ from ...training.sft import MODEL_DIR
 from ...settings import BASE_MODEL, env
 
 
-# The production deployment names its base model here (docker/compose.yaml, the Helm
-# values): the original Correctly's google/gemma-3-1b-it unless told otherwise.
-BASE_MODEL_ENV = BASE_MODEL
-
-
 def run_config(settings: type, name: str) -> type[dg.Config]:
     """A Dagster run config with one field per settings field (type, default, help), so the
     training settings are declared once, in training/, for the CLI and the UI."""
@@ -96,7 +91,7 @@ def fine_tuned_model(
             mlflow_parent_run_id=dagster_run_mlflow_id(mlflow),
             run_name=f"fine_tuned_model-{date}",
             **{**config.model_dump(),
-               "base_model": config.base_model or env(BASE_MODEL_ENV) or ""},
+               "base_model": config.base_model or env(BASE_MODEL) or ""},
         ),
         lineage={**lineage, "partition_keys": partitions},
     )

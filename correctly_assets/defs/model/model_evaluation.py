@@ -14,14 +14,14 @@ from ..automation_conditions import EVALUATION_FOLLOWS_MODEL
 from ...domain.chat_format import learner_text, parse_reply
 from ...domain.splitting import VALIDATION
 from ...evaluation.corrector import Corrector, reply_rates
-from ...evaluation.jfleg import JFLEG_DIR_ENV, detokenise, load_jfleg, tokenise
+from ...evaluation.jfleg import detokenise, load_jfleg, tokenise
 from ...evaluation.report import BASELINE, MODEL, evaluate_corrections, plot_loss_curve, plot_per_error_type
 from ...evaluation.scoreboard import scoreboard
 from ..partitions import daily_partitions
 from ...resources.files import ArtifactStoreResource
 from ...resources.store import CorrectionStoreResource
 from ...resources.tracking import MLFLOW_HOOKS, MlFlow, dagster_run_mlflow_id
-from ...settings import env
+from ...settings import JFLEG_DIR, env
 
 
 class EvaluationConfig(dg.Config):
@@ -160,7 +160,7 @@ def model_evaluation(
     try:
         jfleg = load_jfleg(config.jfleg_dir)
     except FileNotFoundError as err:
-        if config.jfleg_dir or env(JFLEG_DIR_ENV):
+        if config.jfleg_dir or env(JFLEG_DIR):
             raise dg.Failure(f"partition {date}: JFLEG was configured but is missing: {err}") from None
         context.log.warning(f"JFLEG not evaluated: {err}")
         jfleg = None
