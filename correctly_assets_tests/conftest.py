@@ -116,3 +116,12 @@ def cli_env(database_url, tmp_path, tracking_uri) -> dict[str, str]:
            "MLFLOW_TRACKING_URI": tracking_uri}
     env.pop("OPENAI_API_KEY", None)
     return env
+
+
+@pytest.fixture(scope="session")
+def trained(tmp_path_factory):
+    """(tracking URI, TrainingResult): a tiny model registered as `correctly@production` and
+    `correctly-unpromoted@candidate`; the serving tests share it (serving_registry.py)."""
+    from correctly_assets_tests.serving_registry import train_and_register
+
+    return train_and_register(tmp_path_factory.mktemp("serving"))

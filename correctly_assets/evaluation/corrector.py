@@ -88,6 +88,20 @@ class Corrector:
         self.language = read_chat_format(Path(model_dir))
         self._specials = special_token_texts(self.tokenizer)
 
+    def prompt(self, text: str) -> str:
+        """The chat the model is asked: its instruction and the learner's text as a user turn,
+        then the opening of its reply. Learner text that spells a special token is read as
+        text, never as a turn."""
+        chat = prompt_messages(neutralised(text, self._specials), self.language)
+        return self.tokenizer.apply_chat_template(chat, tokenize=False, add_generation_prompt=True)
+
+    def prompt_ids(self, text: str) -> list[int]:
+        return self.tokenizer(self.prompt(text), add_special_tokens=False)["input_ids"]
+
+    @property
+    def end_ids(self) -> list[int]:
+        return self._end_ids.tolist()
+
     def replies(self, texts: list[str], batch_size: int = 16) -> list[str]:
         return [reply for reply, _ in self.finished_replies(texts, batch_size)]
 
@@ -97,11 +111,7 @@ class Corrector:
 
         replies = []
         for start in range(0, len(texts), batch_size):
-            # Learner text that spells a special token is read as text, never as a turn.
-            chats = [prompt_messages(neutralised(t, self._specials), self.language)
-                     for t in texts[start : start + batch_size]]
-            prompts = [self.tokenizer.apply_chat_template(c, tokenize=False, add_generation_prompt=True)
-                       for c in chats]
+            prompts = [self.prompt(t) for t in texts[start : start + batch_size]]
             batch = self.tokenizer(prompts, return_tensors="pt", padding=True,
                                    add_special_tokens=False).to(self.device)
             with torch.no_grad():

@@ -3,10 +3,13 @@
     python -m correctly_assets.serving --host 127.0.0.1 --port 8080
 
 serves the registry version with alias `production` (CORRECTLY_SERVING_ALIAS picks another)
-of registry model `correctly` on MLFLOW_TRACKING_URI (default: the pipeline's own store).
+of registry model `correctly` on MLFLOW_TRACKING_URI (default: the pipeline's own store),
+generated in this process (`--backend in-process`, the default) or by an OpenAI-compatible
+inference engine such as vLLM (`--backend engine --engine-url http://vllm:8000/v1`).
 """
 
-from .app import MAX_TEXT_CHARS, CorrectionRequest, CorrectionResponse, create_app
+from .app import CorrectionRequest, CorrectionResponse, create_app
+from .backends import MAX_TEXT_CHARS, EngineBadAnswer, EngineUnavailable, Overloaded
 from .model_source import (
     CorrectionService,
     ModelNotFound,
@@ -21,6 +24,9 @@ __all__ = [
     "CorrectionRequest",
     "CorrectionResponse",
     "CorrectionService",
+    "EngineBadAnswer",
+    "EngineUnavailable",
+    "Overloaded",
     "ModelNotFound",
     "ServedModel",
     "ServingSettings",

@@ -10,6 +10,7 @@ Flags left out take their values from the environment (see ServingSettings.from_
 from __future__ import annotations
 
 import argparse
+import asyncio
 import dataclasses
 import logging
 import sys
@@ -35,6 +36,18 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--max-new-tokens", type=int,
                         help="default: $CORRECTLY_SERVING_MAX_NEW_TOKENS, else the model's "
                              "budget (its longest trained answer + 25%%)")
+    parser.add_argument("--backend", choices=["in-process", "engine"],
+                        help="who generates: this process (default), or an OpenAI-compatible "
+                             "engine; default: $CORRECTLY_SERVING_BACKEND")
+    parser.add_argument("--engine-url", help="the engine's base URL, e.g. http://vllm:8000/v1; "
+                                             "default: $CORRECTLY_ENGINE_URL")
+    parser.add_argument("--engine-model",
+                        help="the name the engine serves the model under; default: "
+                             "$CORRECTLY_ENGINE_MODEL, else <model>-v<version>")
+    parser.add_argument("--max-active", type=int,
+                        help="requests answered at once before more get 503 (default: 32)")
+    parser.add_argument("--deadline", dest="deadline_s", type=float, metavar="SECONDS",
+                        help="the most one request may take in all (default: 60)")
     parser.add_argument("--wait-for-model", type=float, default=0.0, metavar="SECONDS",
                         help=f"while the alias names no version, ask the registry again every "
                              f"{WAIT_INTERVAL_S:.0f} s for at most this long (default: 0)")
@@ -74,8 +87,11 @@ def main(argv: list[str] | None = None) -> int:
     except ModelNotFound as error:
         print(error, file=sys.stderr)
         return 2
-    uvicorn.run(create_app(lambda: service), host=arguments.host, port=arguments.port,
-                log_level=arguments.log_level)
+    try:
+        uvicorn.run(create_app(lambda: service), host=arguments.host, port=arguments.port,
+                    log_level=arguments.log_level)
+    finally:  # when the server never started (a port in use), its lifespan did not close it
+        asyncio.run(service.backend.close())
     return 0
 
 

@@ -1,33 +1,43 @@
 """The HTTP face of the correction model: a JSON API, a health check and a page for people.
 
-    POST /v1/corrections   {"text": "..."} -> corrected text, Korean translation, correction
-                           points with their edits and explanations, the raw answer, model version
-    GET  /healthz          the served model, once it is loaded
-    GET  /  (POST /)       an HTML form; works without JavaScript
-    GET  /docs             the OpenAPI docs
+    POST /v1/corrections         {"text": "..."} -> corrected text, Korean translation,
+                                 correction points with their edits and explanations, the raw
+                                 answer, model version
+    POST /v1/corrections/stream  the same, as server-sent events: `piece` events with the text
+                                 as it is written, then one `done` event with the whole
+                                 correction (or one `error` event)
+    GET  /healthz                the served model, once loaded, and whether its backend answers
+    GET  /  (POST /)             an HTML form; works without JavaScript, streams with it
+    GET  /docs                   the OpenAPI docs
 
-The model loads once, at startup, through the `load` callable given to `create_app`; a
-model that cannot be found stops the startup with the reason.
+The app is a gateway: the replies come from a backend (`backends.py`), the model in this
+process or an inference engine. The model loads once, at startup, through the `load`
+callable given to `create_app`; a model that cannot be found stops the startup with the
+reason. A client that goes away stops its generation.
 """
 
 from __future__ import annotations
 
-import html
-from collections.abc import AsyncIterator, Callable, Sequence
+import asyncio
+import contextlib
+import json
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import asdict
 from urllib.parse import parse_qs
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse, Response, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic_core import PydanticCustomError
 from starlette.concurrency import run_in_threadpool
 
-from .model_source import CorrectionService, Overloaded, ServingSettings, load_service
+from ..domain.chat_format import Reply
+from .backends import MAX_TEXT_CHARS, EngineBadAnswer, Overloaded, Piece
+from .model_source import CorrectionService, ServingSettings, finished_reply, load_service
+from .page import render_page
 
-MAX_TEXT_CHARS = 2000
 # A request body larger than this is refused unread (413): a text at the limit, in JSON with
 # every character escaped, stays well below it.
 MAX_BODY_BYTES = 64 * 1024
@@ -99,6 +109,8 @@ class CorrectionResponse(BaseModel):
 class HealthResponse(BaseModel):
     status: str
     model: ModelOut
+    backend: str = Field(description='"in-process" or "engine"')
+    active: int = Field(description="Requests being answered now.")
 
 
 def _model_out(service: CorrectionService) -> ModelOut:
@@ -106,49 +118,72 @@ def _model_out(service: CorrectionService) -> ModelOut:
     return ModelOut(**{key: info[key] for key in ModelOut.model_fields})
 
 
-async def _correct(service: CorrectionService, text: str) -> CorrectionResponse:
-    # The model call blocks for as long as generation takes: off the event loop with it.
-    reply = await run_in_threadpool(service.correct, text)
+def _response(service: CorrectionService, reply: Reply) -> CorrectionResponse:
     return CorrectionResponse(
         corrected=reply.corrected, translation=reply.translation,
         points=[p.model_dump() for p in reply.points], answer=reply.raw,
         cut_off=reply.cut_off, model=_model_out(service))
 
 
-def render_page(model: ModelOut, text: str = "", result: CorrectionResponse | None = None,
-                errors: Sequence[str] = ()) -> str:
-    """The form, and the correction or the errors below it; every value escaped."""
-    e = html.escape
-    parts = []
-    if errors:
-        parts.append('<ul class="errors">' + "".join(f"<li>{e(m)}</li>" for m in errors) + "</ul>")
-    if result is not None:
-        points = "".join(
-            "<li>" + (f"<strong>{e(p.label)}</strong>: " if p.label else "")
-            + "".join(f"<del>{e(x.before)}</del> &rarr; <ins>{e(x.after)}</ins>: "
-                      for x in p.edits)
-            + f"{e(p.explanation)}</li>"
-            for p in result.points) or "<li>No correction points.</li>"
-        translation = (f'<h2>해석</h2><p class="translation">{e(result.translation)}</p>'
-                       if result.translation else "")
-        cut_off = ('<p class="cut-off">The answer reached its length limit and was cut off: '
-                   'its last points may be missing.</p>' if result.cut_off else "")
-        parts.append(f'{cut_off}<h2>교정 후</h2><p class="corrected">{e(result.corrected)}</p>'
-                     f'{translation}<h2>교정 지점</h2><ol class="points">{points}</ol>')
-    return f"""<!doctype html>
-<html lang="ko"><head><meta charset="utf-8"><title>Correctly</title>
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<style>body{{font-family:sans-serif;max-width:42rem;margin:2rem auto;padding:0 1rem}}
-textarea{{width:100%}} .errors{{color:#a00}} del{{color:#a00}} ins{{color:#060}}
-footer{{color:#666;font-size:.85em;margin-top:2rem}}</style></head>
-<body><h1>Correctly</h1>
-<form method="post" action="/" accept-charset="utf-8">
-<label for="text">Your English text (at most {MAX_TEXT_CHARS:,} characters)</label>
-<textarea id="text" name="text" rows="6" maxlength="{MAX_TEXT_CHARS}" required>{e(text)}</textarea>
-<button type="submit">Correct</button></form>
-{"".join(parts)}
-<footer>Model {e(model.name)} version {model.version} (alias {e(model.alias)}).
-API: <a href="/docs">/docs</a></footer></body></html>"""
+class ClientGone(Exception):
+    """The client closed its connection before its answer was ready."""
+
+
+async def _until_disconnected(request: Request) -> None:
+    while (await request.receive())["type"] != "http.disconnect":
+        pass
+
+
+async def _correct(service: CorrectionService, text: str, request: Request) -> CorrectionResponse:
+    """The whole correction; ClientGone, with the generation stopped, when the client leaves."""
+    answer = asyncio.ensure_future(service.correct(text))
+    gone = asyncio.ensure_future(_until_disconnected(request))
+    try:
+        await asyncio.wait({answer, gone}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        gone.cancel()
+        if not answer.done():
+            answer.cancel()  # closes the stream, which stops the generation
+            with contextlib.suppress(asyncio.CancelledError):
+                await answer
+            raise ClientGone
+    return _response(service, answer.result())
+
+
+def _event(name: str, data: dict) -> bytes:
+    return f"event: {name}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n".encode()
+
+
+async def _streamed(service: CorrectionService, text: str) -> StreamingResponse:
+    """Server-sent events of the reply. The first piece is awaited before the response
+    starts, so a full server or an unreachable engine is still a plain 503."""
+    stream = service.stream(text)
+    try:
+        first = await anext(stream)
+    except BaseException:
+        await stream.aclose()
+        raise
+
+    async def events() -> AsyncIterator[bytes]:
+        pieces, item = [], first
+        # Starlette cancels this generator when the client disconnects; closing the stream
+        # then stops the generation.
+        async with contextlib.aclosing(stream):
+            try:
+                while True:
+                    if isinstance(item, Piece):
+                        pieces.append(item.text)
+                        yield _event("piece", {"text": item.text})
+                    else:
+                        reply = finished_reply(text, "".join(pieces), item.ended)
+                        yield _event("done", _response(service, reply).model_dump())
+                        return
+                    item = await anext(stream)
+            except (Overloaded, EngineBadAnswer) as error:
+                yield _event("error", {"status": error.status, "detail": str(error)})
+
+    return StreamingResponse(events(), media_type="text/event-stream",
+                             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
 
 
 class BodySizeLimit:
@@ -205,7 +240,10 @@ def create_app(load: Callable[[], CorrectionService] | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.service = await run_in_threadpool(load)
-        yield
+        try:
+            yield
+        finally:
+            await app.state.service.backend.close()
 
     app = FastAPI(title="Correctly", version="1",
                   description="Corrections of English texts by Correctly's fine-tuned model.",
@@ -225,6 +263,14 @@ def create_app(load: Callable[[], CorrectionService] | None = None) -> FastAPI:
         return JSONResponse({"detail": str(error)}, status_code=503,
                             headers={"Retry-After": str(error.retry_after_s)})
 
+    @app.exception_handler(EngineBadAnswer)
+    async def bad_answer(request: Request, error: EngineBadAnswer) -> JSONResponse:
+        return JSONResponse({"detail": str(error)}, status_code=502)
+
+    @app.exception_handler(ClientGone)
+    async def client_gone(request: Request, error: ClientGone) -> Response:
+        return Response(status_code=499)  # nobody reads it; the access log shows it
+
     def loaded(request: Request) -> CorrectionService:
         return request.app.state.service
 
@@ -232,11 +278,25 @@ def create_app(load: Callable[[], CorrectionService] | None = None) -> FastAPI:
               summary="Correct an English text")
     async def corrections(body: CorrectionRequest, request: Request) -> CorrectionResponse:
         """The corrected text and the correction points, and which model version wrote them."""
-        return await _correct(loaded(request), body.text)
+        return await _correct(loaded(request), body.text, request)
 
-    @app.get("/healthz", response_model=HealthResponse, summary="Liveness and the served model")
+    @app.post("/v1/corrections/stream", summary="Correct an English text, streamed",
+              response_class=StreamingResponse,
+              responses={200: {"content": {"text/event-stream": {}},
+                               "description": "`piece` events ({\"text\": ...}) as the answer is "
+                                              "written, then `done` (a CorrectionResponse) or "
+                                              "`error` ({\"status\": ..., \"detail\": ...})."}})
+    async def corrections_stream(body: CorrectionRequest, request: Request) -> StreamingResponse:
+        """The answer as it is written, as server-sent events."""
+        return await _streamed(loaded(request), body.text)
+
+    @app.get("/healthz", response_model=HealthResponse,
+             summary="Liveness, the served model, and whether its backend answers")
     async def healthz(request: Request) -> HealthResponse:
-        return HealthResponse(status="ok", model=_model_out(loaded(request)))
+        service = loaded(request)
+        await service.backend.check()  # 503 (or 502) naming the engine when it does not answer
+        return HealthResponse(status="ok", model=_model_out(service),
+                              backend=service.backend.name, active=service.active)
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     async def page(request: Request) -> HTMLResponse:
@@ -255,7 +315,7 @@ def create_app(load: Callable[[], CorrectionService] | None = None) -> FastAPI:
         except ValidationError as error:
             messages = [item["msg"] for item in error.errors()]
             return HTMLResponse(render_page(model, text, errors=messages), status_code=422)
-        result = await _correct(loaded(request), checked.text)
+        result = await _correct(loaded(request), checked.text, request)
         return HTMLResponse(render_page(model, text, result=result))
 
     return app

@@ -9,28 +9,36 @@ model answers exactly as it was evaluated. No Dagster import here.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import dataclasses
 import logging
-import threading
-from concurrent.futures import ThreadPoolExecutor
-from concurrent.futures import TimeoutError as FuturesTimeout
+import tempfile
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-from ..domain.chat_format import Reply
+from ..domain.chat_format import Reply, parse_reply
 from ..settings import (
-    SERVING_ALIAS, SERVING_MODEL, env, redacted, serving_max_new_tokens, tracking_uri, without_credentials,
+    ENGINE_API_KEY, ENGINE_MODEL, ENGINE_URL, SERVING_ALIAS, SERVING_BACKEND, SERVING_MODEL, env,
+    redacted, serving_max_new_tokens, tracking_uri, without_credentials,
 )
-
-if TYPE_CHECKING:
-    from ..evaluation.corrector import Corrector
+from .backends import MAX_TEXT_CHARS, Backend, End, Overloaded, Piece
+from .engine import EngineBackend
+from .in_process import InProcessBackend
 
 logger = logging.getLogger(__name__)
 
 # RegistryConfig.model_name's default; the test suite checks the two agree.
 DEFAULT_MODEL_NAME = "correctly"
 DEFAULT_ALIAS = "production"
+BACKENDS = ("in-process", "engine")
+
+# How many requests may be answered at once, and how long one may take in all, before the
+# server answers 503 with Retry-After rather than let a queue grow without end. A class of
+# learners (about 30) at once is what the service is for.
+MAX_ACTIVE = 32
+DEADLINE_S = 60.0
 
 
 class ModelNotFound(RuntimeError):
@@ -45,8 +53,18 @@ class ServingSettings:
     # None: the model's own budget, its longest trained answer with a 25% margin
     # (evaluation/corrector.py), so a whole answer fits and a cut-off one is rare and flagged.
     max_new_tokens: int | None = None
+    backend: str = "in-process"  # or "engine": an OpenAI-compatible server at engine_url
+    engine_url: str | None = None
+    engine_model: str | None = None  # None: engine_model_name(version), "correctly-v3"
+    max_active: int = MAX_ACTIVE
+    deadline_s: float = DEADLINE_S
 
     def __post_init__(self):
+        if self.backend not in BACKENDS:
+            raise ValueError(f"{SERVING_BACKEND} must be one of {', '.join(BACKENDS)}, "
+                             f"got {self.backend!r}")
+        if self.max_active < 0 or self.deadline_s <= 0:
+            raise ValueError("max_active must be >= 0 and deadline_s positive")
         # A password in the URI goes to MLflow's own variables, never into a log line.
         object.__setattr__(self, "tracking_uri", without_credentials(self.tracking_uri))
         if self.max_new_tokens is not None and self.max_new_tokens <= 0:
@@ -55,12 +73,16 @@ class ServingSettings:
     @classmethod
     def from_env(cls) -> ServingSettings:
         """MLFLOW_TRACKING_URI, CORRECTLY_SERVING_MODEL, CORRECTLY_SERVING_ALIAS,
-        CORRECTLY_SERVING_MAX_NEW_TOKENS; each unset one takes its default."""
+        CORRECTLY_SERVING_MAX_NEW_TOKENS, CORRECTLY_SERVING_BACKEND, CORRECTLY_ENGINE_URL,
+        CORRECTLY_ENGINE_MODEL; each unset one takes its default."""
         return cls(
             tracking_uri=tracking_uri(),
             model_name=env(SERVING_MODEL) or DEFAULT_MODEL_NAME,
             alias=env(SERVING_ALIAS) or DEFAULT_ALIAS,
             max_new_tokens=serving_max_new_tokens(),
+            backend=env(SERVING_BACKEND) or "in-process",
+            engine_url=env(ENGINE_URL),
+            engine_model=env(ENGINE_MODEL),
         )
 
 
@@ -128,75 +150,112 @@ def resolve_model(settings: ServingSettings) -> ServedModel:
                        run_id=version.run_id or "", source=version.source)
 
 
-# How many requests may wait for the model, and how long one may wait in all, before the
-# server answers 503 with Retry-After rather than let a queue grow without end.
-MAX_WAITING = 16
-DEADLINE_S = 60.0
-
-
-class Overloaded(RuntimeError):
-    """The model's queue is full, or a request waited past its deadline."""
-
-    def __init__(self, message: str, retry_after_s: int):
-        super().__init__(message)
-        self.retry_after_s = retry_after_s
-
-
 class CorrectionService:
-    """One model instance answering one text at a time, on one thread of its own.
+    """The served model version and the backend that writes its replies, with admission:
+    at most `max_active` requests at once (more get Overloaded: 503 with Retry-After), and
+    each one done within `deadline_s` (else its generation is stopped and it is Overloaded).
+    Every call runs on the event loop; the backend's generation runs elsewhere."""
 
-    One `generate` already spreads its work over the CPU cores (or the GPU), so two at once
-    mostly contend, and a fast tokenizer shared between threads can fail with "Already
-    borrowed". The model runs on a single dedicated thread: requests queue for it, the
-    event loop stays free, and the same thread always drives torch, so its CPU thread team
-    (OpenMP) is made once. Serialising on a lock from the server's many threadpool threads
-    instead gave each calling thread a team of its own, spinning against the others: 8
-    concurrent clients got half the throughput of one (`benchmarks/serving.py`).
-    Batching the waiting requests into one `generate` would raise throughput on a GPU at
-    the cost of a batching window; one thread is the simple, safe choice.
-    """
-
-    def __init__(self, corrector: Corrector, model: ServedModel, max_waiting: int = MAX_WAITING,
+    def __init__(self, model: ServedModel, backend: Backend, max_active: int = MAX_ACTIVE,
                  deadline_s: float = DEADLINE_S):
-        self.corrector = corrector
-        self.model = model
-        self.max_waiting, self.deadline_s = max_waiting, deadline_s
-        self._model_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="model")
-        self._waiting = 0
-        self._count = threading.Lock()
+        self.model, self.backend = model, backend
+        self.max_active, self.deadline_s = max_active, deadline_s
+        self.active = 0
+        self.peak_active = 0  # the most answered at once since it was last reset
 
-    def correct(self, text: str) -> Reply:
-        """The reply read into its fields; blocking. An empty corrected text means no change,
-        as in the evaluation (the corrector's `Correction`); `cut_off` says the token limit
-        ended the reply. Overloaded when `max_waiting` requests are queued already or this one
-        would wait past `deadline_s` (then it is dropped from the queue)."""
-        with self._count:
-            if self._waiting >= self.max_waiting:
-                raise Overloaded(f"{self._waiting} requests are waiting for the model; "
-                                 "try again shortly", retry_after_s=5)
-            self._waiting += 1
+    async def stream(self, text: str) -> AsyncIterator[Piece | End]:
+        """The backend's pieces and its End, within the deadline. Closing the iterator early
+        (a client that went away) stops the generation."""
+        if self.active >= self.max_active:
+            raise Overloaded(f"{self.active} requests are being answered, the most this server "
+                             "takes at once; try again shortly", retry_after_s=5)
+        self.active += 1
+        self.peak_active = max(self.peak_active, self.active)
         try:
-            future = self._model_thread.submit(self.corrector.corrections, [text], 1)
-            try:
-                [correction] = future.result(timeout=self.deadline_s)
-            except FuturesTimeout:
-                future.cancel()  # not started yet: it leaves the queue
-                raise Overloaded(f"no answer within {self.deadline_s:.0f} s; try again later",
-                                 retry_after_s=30) from None
+            async with asyncio.timeout(self.deadline_s):
+                async for item in self.backend.stream(text):
+                    yield item
+        except TimeoutError:
+            raise Overloaded(f"no answer within {self.deadline_s:.0f} s; try again later",
+                             retry_after_s=30) from None
         finally:
-            with self._count:
-                self._waiting -= 1
-        return dataclasses.replace(correction.reply, corrected=correction.corrected,
-                                   cut_off=not correction.ended)
+            self.active -= 1
+
+    async def correct(self, text: str) -> Reply:
+        """The whole reply read into its fields. An empty corrected text means no change, as
+        in the evaluation (the corrector's `Correction`); `cut_off` says the token limit
+        ended the reply."""
+        pieces, ended = [], False
+        async with contextlib.aclosing(self.stream(text)) as stream:
+            async for item in stream:
+                if isinstance(item, Piece):
+                    pieces.append(item.text)
+                else:
+                    ended = item.ended
+        return finished_reply(text, "".join(pieces), ended)
+
+
+def finished_reply(text: str, raw: str, ended: bool) -> Reply:
+    """A complete reply read into its fields; the learner's text as the corrected one when
+    the reply gave none."""
+    reply = parse_reply(raw)
+    return dataclasses.replace(reply, corrected=reply.corrected or text, cut_off=not ended)
+
+
+# The files of a registered model that hold its weights: the engine loads those, the
+# gateway needs only the rest (tokenizer, chat format, answer budget).
+WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".gguf")
+
+
+def _download_without_weights(source: str, tracking_uri: str, destination: Path) -> Path:
+    import mlflow.artifacts
+
+    for entry in mlflow.artifacts.list_artifacts(artifact_uri=source, tracking_uri=tracking_uri):
+        if not entry.is_dir and not entry.path.endswith(WEIGHT_SUFFIXES):
+            name = entry.path.rsplit("/", 1)[-1]
+            mlflow.artifacts.download_artifacts(artifact_uri=f"{source.rstrip('/')}/{name}",
+                                                dst_path=str(destination),
+                                                tracking_uri=tracking_uri)
+    return destination
+
+
+def engine_backend(settings: ServingSettings, model: ServedModel) -> EngineBackend:
+    """The engine backend for a registry version: its tokenizer, chat language and answer
+    budget read from the version's files, its weights left to the engine."""
+    from transformers import AutoTokenizer
+
+    from ..domain.chat_format import read_chat_format, special_token_texts
+    from ..evaluation.corrector import generation_budget
+
+    if not settings.engine_url:
+        raise ValueError(f"The engine backend needs the engine's base URL: set {ENGINE_URL}, "
+                         f"e.g. http://vllm:8000/v1")
+    with tempfile.TemporaryDirectory(prefix="correctly-tokenizer-") as directory:
+        files = _download_without_weights(model.source, settings.tracking_uri, Path(directory))
+        tokenizer = AutoTokenizer.from_pretrained(files)
+        return EngineBackend(
+            settings.engine_url, settings.engine_model or engine_model_name(model),
+            settings.max_new_tokens or generation_budget(files), read_chat_format(files),
+            special_token_texts(tokenizer), api_key=env(ENGINE_API_KEY))
+
+
+def engine_model_name(model: ServedModel) -> str:
+    """The name the engine serves a registry version under (vLLM's --served-model-name)."""
+    return f"{model.name}-v{model.version}"
 
 
 def load_service(settings: ServingSettings) -> CorrectionService:
-    """Resolve the alias, download that version's model and load it once."""
+    """Resolve the alias, and load that version: into this process, or as the engine's."""
     from ..evaluation.corrector import Corrector
 
     model = resolve_model(settings)
-    logger.info("Loading %s version %d (alias %s, run %s) from %s", model.name, model.version,
-                model.alias, model.run_id, redacted(settings.tracking_uri))
-    corrector = Corrector.from_registry(model.source, settings.tracking_uri,
-                                        settings.max_new_tokens)
-    return CorrectionService(corrector, model)
+    logger.info("Serving %s version %d (alias %s, run %s) from %s through the %s backend",
+                model.name, model.version, model.alias, model.run_id,
+                redacted(settings.tracking_uri), settings.backend)
+    if settings.backend == "engine":
+        backend = engine_backend(settings, model)
+    else:
+        corrector = Corrector.from_registry(model.source, settings.tracking_uri,
+                                            settings.max_new_tokens)
+        backend = InProcessBackend(corrector, settings.max_active, MAX_TEXT_CHARS)
+    return CorrectionService(model, backend, settings.max_active, settings.deadline_s)

@@ -1,7 +1,11 @@
 """A local OpenAI-compatible chat-completions server, for tests and benchmarks.
 
 It answers like a model asked for the sectioned format would: the offline generator
-applied to the prompt's passage. Latency and a share of failing calls (429 with
+applied to the prompt's passage. Asked in the fine-tuned model's chat format (its
+instruction as the system turn), it stands in for an inference engine serving that model:
+it corrects "go" to "went" in the learner's text, in the reply format, and streams when
+asked to (`"stream": true`, the OpenAI chunk shape). Started with a model name, it serves
+that name only, as vLLM's --served-model-name does. Latency and a share of failing calls (429 with
 Retry-After, 500, 503) are configurable, so the real openai client's retries and our
 concurrency are exercised over real HTTP. It binds 127.0.0.1 only.
 
@@ -14,7 +18,9 @@ import argparse
 import asyncio
 import collections
 import contextlib
+import json
 import random
+import re
 import socket
 import threading
 import time
@@ -25,12 +31,14 @@ from dataclasses import dataclass, field
 import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, StreamingResponse
 from starlette.routing import Route
 
 from correctly_assets.llm.generation import cut_to_tokens
 from correctly_assets.llm.judging import JUDGE_HEADER, offline_verdict
 from correctly_assets.llm.offline_generator import generate_offline_answer, write_offline_answer
+from correctly_assets.domain.answer_format import KOREAN_HEADERS
+from correctly_assets.domain.chat_format import INSTRUCTIONS, POINTS_HEADER, learner_text
 from correctly_assets.domain.prompt_format import answer_language, extract_passage
 
 MODEL = "local-offline-generator"
@@ -74,7 +82,24 @@ def _last_user_text(body: object) -> str:
     return content
 
 
-def _answer_for(content: str) -> str:
+def correction_reply(turn: str, language: str) -> str:
+    """What the stand-in engine answers a learner's turn: "go" corrected to "went"."""
+    text = learner_text(turn)
+    corrected = re.sub(r"\bgo\b", "went", text)
+    point = ('1. **시제**: "go" → "went": 지난 일이므로 과거형을 씁니다.' if language == "ko"
+             else '1. "go" -> "went": 지난 일이므로 과거형을 씁니다.')
+    points = point if corrected != text else ""
+    if language == "en":
+        return f"{corrected}\n\n{POINTS_HEADER}\n{points}"
+    return (f"### {KOREAN_HEADERS['After']} ###\n{corrected}\n\n"
+            f"### {KOREAN_HEADERS['Translation']} ###\n(로컬 테스트 서버의 번역)\n\n"
+            f"### {KOREAN_HEADERS['Correction Points']} ###\n{points}")
+
+
+def _answer_for(content: str, system: str | None = None) -> str:
+    for language, instruction in INSTRUCTIONS.items():
+        if system == instruction:
+            return correction_reply(content, language)
     if content.startswith(JUDGE_HEADER):
         return offline_verdict(content)
     language = answer_language(content)
@@ -87,8 +112,30 @@ def _answer_for(content: str) -> str:
     return generate_offline_answer(passage, korean, seed=content, language=language)
 
 
+def _chunks(answer: str, finish_reason: str, model: str, piece_latency_s: float):
+    """The answer as OpenAI chat-completion chunks, a word at a time, then [DONE]."""
+    created, ident = int(time.time()), f"chatcmpl-{uuid.uuid4().hex}"
+
+    def chunk(delta: dict, finish: str | None) -> bytes:
+        body = {"id": ident, "object": "chat.completion.chunk", "created": created,
+                "model": model, "choices": [{"index": 0, "delta": delta, "logprobs": None,
+                                             "finish_reason": finish}]}
+        return f"data: {json.dumps(body, ensure_ascii=False)}\n\n".encode()
+
+    async def body():
+        yield chunk({"role": "assistant", "content": ""}, None)
+        for piece in re.findall(r"\s*\S+|\s+", answer):
+            await asyncio.sleep(piece_latency_s)
+            yield chunk({"content": piece}, None)
+        yield chunk({}, finish_reason)
+        yield b"data: [DONE]\n\n"
+
+    return body()
+
+
 def build_app(latency_s: float = 0.0, failure_rate: float = 0.0, seed: int = 0,
-              stats: ServerStats | None = None) -> Starlette:
+              stats: ServerStats | None = None, served_model: str | None = None,
+              piece_latency_s: float = 0.0) -> Starlette:
     if latency_s < 0 or not 0.0 <= failure_rate <= 1.0:
         raise ValueError("latency_s must be >= 0 and failure_rate within [0, 1]")
     stats = stats if stats is not None else ServerStats()
@@ -108,6 +155,8 @@ def build_app(latency_s: float = 0.0, failure_rate: float = 0.0, seed: int = 0,
             content = _last_user_text(body)
         except ValueError as err:  # json.JSONDecodeError is a ValueError too
             return _error(400, f"invalid request: {err}")
+        if served_model and body.get("model") != served_model:
+            return _error(404, f"The model `{body.get('model')}` does not exist.")
         # Tokens are whitespace words here; a max_tokens limit cuts the answer as a real
         # server would, mid-sentence.
         limit = body.get("max_tokens") if isinstance(body, dict) else None
@@ -116,8 +165,12 @@ def build_app(latency_s: float = 0.0, failure_rate: float = 0.0, seed: int = 0,
         with stats.lock:
             stats.settings.append({"temperature": body.get("temperature"), "max_tokens": limit,
                                    "system": system[0] if system else None})
-        answer, finish_reason = cut_to_tokens(_answer_for(content),
+        answer, finish_reason = cut_to_tokens(_answer_for(content, system[0] if system else None),
                                               limit if isinstance(limit, int) else None)
+        if body.get("stream") is True:
+            return StreamingResponse(
+                _chunks(answer, finish_reason, body.get("model") or MODEL, piece_latency_s),
+                media_type="text/event-stream")
         prompt_tokens, completion_tokens = len(content.split()), len(answer.split())
         return JSONResponse({
             "id": f"chatcmpl-{uuid.uuid4().hex}",
@@ -132,7 +185,7 @@ def build_app(latency_s: float = 0.0, failure_rate: float = 0.0, seed: int = 0,
 
     async def models(_: Request) -> JSONResponse:
         return JSONResponse({"object": "list", "data": [
-            {"id": MODEL, "object": "model", "created": 0, "owned_by": "local"}]})
+            {"id": served_model or MODEL, "object": "model", "created": 0, "owned_by": "local"}]})
 
     async def server_stats(_: Request) -> JSONResponse:
         return JSONResponse(stats.as_dict())
@@ -161,12 +214,14 @@ def _free_port() -> int:
 
 
 @contextlib.contextmanager
-def serve_in_thread(latency_s: float = 0.0, failure_rate: float = 0.0,
-                    seed: int = 0) -> Iterator[RunningServer]:
-    """Runs the server on a free 127.0.0.1 port in a background thread."""
+def serve_in_thread(latency_s: float = 0.0, failure_rate: float = 0.0, seed: int = 0,
+                    served_model: str | None = None, port: int | None = None,
+                    piece_latency_s: float = 0.0) -> Iterator[RunningServer]:
+    """Runs the server on 127.0.0.1 (a free port unless given) in a background thread."""
     stats = ServerStats()
-    port = _free_port()
-    config = uvicorn.Config(build_app(latency_s, failure_rate, seed, stats), host="127.0.0.1",
+    port = port or _free_port()
+    app = build_app(latency_s, failure_rate, seed, stats, served_model, piece_latency_s)
+    config = uvicorn.Config(app, host="127.0.0.1",
                             port=port, log_level="warning", backlog=4096, limit_concurrency=4096)
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
@@ -189,10 +244,14 @@ def main() -> None:
     parser.add_argument("--latency", type=float, default=0.0, help="seconds per answer")
     parser.add_argument("--failure-rate", type=float, default=0.0)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--served-model-name", help="serve this model name only (as vLLM)")
+    parser.add_argument("--host", default="127.0.0.1",
+                        help="address to bind; a container on its own network binds 0.0.0.0")
     args = parser.parse_args()
-    print(f"OpenAI-compatible base URL: http://127.0.0.1:{args.port}/v1", flush=True)
-    uvicorn.run(build_app(args.latency, args.failure_rate, args.seed), host="127.0.0.1",
-                port=args.port, log_level="info")
+    print(f"OpenAI-compatible base URL: http://{args.host}:{args.port}/v1", flush=True)
+    uvicorn.run(build_app(args.latency, args.failure_rate, args.seed,
+                          served_model=args.served_model_name),
+                host=args.host, port=args.port, log_level="info")
 
 
 if __name__ == "__main__":
