@@ -46,6 +46,9 @@ def build_parser() -> argparse.ArgumentParser:
                              "$CORRECTLY_ENGINE_MODEL, else <model>-v<version>")
     parser.add_argument("--max-active", type=int,
                         help="requests answered at once before more get 503 (default: 32)")
+    parser.add_argument("--max-batch", type=int,
+                        help="in-process: requests generated in one step (default: "
+                             "--max-active; 1 is one at a time, a baseline for benchmarks)")
     parser.add_argument("--deadline", dest="deadline_s", type=float, metavar="SECONDS",
                         help="the most one request may take in all (default: 60)")
     parser.add_argument("--wait-for-model", type=float, default=0.0, metavar="SECONDS",

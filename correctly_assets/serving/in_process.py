@@ -43,7 +43,11 @@ def _longest_prompt_tokens(corrector: Corrector, max_chars: int) -> int:
 class InProcessBackend:
     name = "in-process"
 
-    def __init__(self, corrector: Corrector, max_active: int, max_text_chars: int):
+    def __init__(self, corrector: Corrector, max_active: int, max_text_chars: int,
+                 max_batch: int | None = None):
+        """`max_batch`: the most requests generated in one step (default `max_active`); 1
+        generates one request at a time, the others waiting, as a baseline to measure
+        batching against."""
         from transformers import GenerationConfig
         from transformers.generation.configuration_utils import ContinuousBatchingConfig
 
@@ -56,13 +60,14 @@ class InProcessBackend:
             max_new_tokens=self.max_new_tokens, do_sample=False,
             eos_token_id=corrector.end_ids, pad_token_id=corrector.tokenizer.pad_token_id)
         batching = ContinuousBatchingConfig(
-            page_size=PAGE_SIZE, num_blocks=self.cache_pages, max_requests_per_batch=max_active)
+            page_size=PAGE_SIZE, num_blocks=self.cache_pages,
+            max_requests_per_batch=max(1, max_batch or max_active))
         self._manager = corrector.model.init_continuous_batching(
             generation_config=generation, continuous_batching_config=batching)
         self._manager.start()
         self.cancelled = 0  # generations stopped before their end
         logger.info("Continuous batching: up to %d requests a step, a KV cache of %d pages of "
-                    "%d tokens", max_active, self.cache_pages, PAGE_SIZE)
+                    "%d tokens", max(1, max_batch or max_active), self.cache_pages, PAGE_SIZE)
 
     def _decode(self, tokens: list[int]) -> str:
         return self.corrector.tokenizer.decode(tokens, skip_special_tokens=True)

@@ -58,6 +58,7 @@ class ServingSettings:
     engine_model: str | None = None  # None: engine_model_name(version), "correctly-v3"
     max_active: int = MAX_ACTIVE
     deadline_s: float = DEADLINE_S
+    max_batch: int | None = None  # in-process: requests per generation step; None: max_active
 
     def __post_init__(self):
         if self.backend not in BACKENDS:
@@ -257,5 +258,6 @@ def load_service(settings: ServingSettings) -> CorrectionService:
     else:
         corrector = Corrector.from_registry(model.source, settings.tracking_uri,
                                             settings.max_new_tokens)
-        backend = InProcessBackend(corrector, settings.max_active, MAX_TEXT_CHARS)
+        backend = InProcessBackend(corrector, settings.max_active, MAX_TEXT_CHARS,
+                                   settings.max_batch)
     return CorrectionService(model, backend, settings.max_active, settings.deadline_s)
