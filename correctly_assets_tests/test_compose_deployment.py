@@ -70,9 +70,11 @@ class Deployment:
         self.graphql = DagsterGraphQL(self.ui)
         self.client = DagsterGraphQLClient("127.0.0.1", port_number=ports["DAGSTER_UI_PORT"])
 
-    def compose(self, *args: str, timeout_s: float = 600, check: bool = True) -> str:
+    def compose(self, *args: str, timeout_s: float = 600, check: bool = True,
+                files: tuple[str, ...] = ("docker/compose.yaml",)) -> str:
         binary = Path(sys.executable).parent / "docker-compose"
-        return sh(str(binary), "-p", PROJECT, "-f", "docker/compose.yaml",
+        layered = [arg for file in files for arg in ("-f", file)]
+        return sh(str(binary), "-p", PROJECT, *layered,
                   "--env-file", str(self.env_file), *args, timeout_s=timeout_s, check=check)
 
     def sql(self, query: str) -> list[list[str]]:
@@ -273,6 +275,55 @@ def test_model_is_trained_evaluated_registered_and_served(deployment, themes):
     body = response.json()
     assert body["model"]["version"] == int(aliases["candidate"]), body
     assert isinstance(body["corrected"], str), body
+
+
+# compose.gpu.yaml's engine serving, with the test server in vLLM's place (no GPU, no image).
+ENGINE_FILES = ("docker/compose.yaml", "docker/compose.gpu.yaml",
+                "docker/compose.engine-stand-in.yaml")
+
+
+def test_the_engine_serves_the_alias_behind_the_gateway(deployment, themes):
+    """registry alias -> model-sync -> engine -> gateway -> answer, in containers. Needs the
+    version the model test registered."""
+    api = deployment.mlflow + "/api/2.0/mlflow"
+    model = httpx.get(f"{api}/registered-models/get", params={"name": "correctly"},
+                      timeout=30).json()["registered_model"]
+    version = int({a["alias"]: a["version"] for a in model.get("aliases", [])}["candidate"])
+    try:
+        started = time.perf_counter()
+        synced = deployment.compose("run", "--rm", "--no-deps", "model-sync", files=ENGINE_FILES,
+                                    timeout_s=300)
+        assert synced.strip().splitlines()[-1] == f"correctly-v{version}", synced
+        deployment.compose("up", "-d", "--no-build", "--no-deps", "--wait", "--wait-timeout",
+                           "240", "engine", "serving", files=ENGINE_FILES, timeout_s=300)
+
+        def answer():
+            try:
+                response = httpx.post(deployment.serving + "/v1/corrections",
+                                      json={"text": "I go to school yesterday."}, timeout=60)
+            except httpx.TransportError:
+                return None
+            return response if response.status_code == 200 else None
+
+        body = wait_for(answer, 240, "the gateway's first answer from the engine", poll_s=3).json()
+        figure("engine serving: model-sync to first answer", time.perf_counter() - started)
+        # The stand-in's correction, under the version the alias names.
+        assert body["corrected"] == "I went to school yesterday.", body
+        assert body["model"]["version"] == version and body["model"]["alias"] == "candidate"
+        health = httpx.get(deployment.serving + "/healthz", timeout=30).json()
+        assert health["backend"] == "engine", health
+        with httpx.stream("POST", deployment.serving + "/v1/corrections/stream",
+                          json={"text": "I go home."}, timeout=60) as streamed:
+            events = "".join(streamed.iter_text())
+        assert events.count("event: piece") > 3 and "event: done" in events, events[-500:]
+    finally:
+        print("\n--- engine log (tail) ---\n" + deployment.compose(
+            "logs", "--tail", "15", "engine", check=False, timeout_s=60, files=ENGINE_FILES))
+        deployment.compose("rm", "-sf", "engine", "model-sync", check=False, timeout_s=120,
+                           files=ENGINE_FILES)
+        deployment.compose("up", "-d", "--no-build", "--no-deps", "serving", check=False,
+                           timeout_s=300)
+        sh("docker", "volume", "rm", "-f", f"{PROJECT}_models", check=False)
 
 
 def test_step_logs_are_visible_through_the_webserver(deployment, themes):

@@ -194,3 +194,28 @@ def test_an_engine_answering_garbage_is_refused_with_a_reason_and_nothing_echoed
             assert response.json()["detail"].startswith(f"the inference engine at {url} ")
         assert API_KEY not in response.text and "gateway says hi" not in response.text
         assert "not json" not in response.text
+
+
+def test_the_alias_reaches_the_engine_through_the_model_folder(trained, tmp_path, monkeypatch):
+    """registry alias -> sync -> engine (the stand-in, serving the name sync wrote) ->
+    gateway -> answer: the path the compose and Kubernetes engine deployments take."""
+    from correctly_assets.serving.sync import main as sync_main
+
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", trained[0])
+    assert sync_main(["--dest", str(tmp_path)]) == 0
+    name = (tmp_path / "current").read_text().strip()
+    assert name == ENGINE_MODEL
+    assert (tmp_path / name / "model.safetensors").is_file()  # what vLLM loads
+    assert (tmp_path / name / "tokenizer_config.json").is_file()
+    stamp = (tmp_path / name / "model.safetensors").stat().st_mtime_ns
+    assert sync_main(["--dest", str(tmp_path)]) == 0  # already there: not downloaded again
+    assert (tmp_path / name / "model.safetensors").stat().st_mtime_ns == stamp
+
+    monkeypatch.setenv("CORRECTLY_SERVING_ALIAS", "nonesuch")
+    assert sync_main(["--dest", str(tmp_path)]) == 2
+    assert (tmp_path / "current").read_text().strip() == name  # left as it was
+
+    with serve_in_thread(served_model=name) as engine:
+        with TestClient(create_app(lambda: load_service(_engine_settings(trained, engine.base_url)))) as client:
+            response = client.post("/v1/corrections", json={"text": TEXT})
+    assert response.status_code == 200 and response.json()["corrected"] == "Yesterday I went to school."

@@ -62,10 +62,15 @@ def build_parser() -> argparse.ArgumentParser:
 def wait_for_service(settings: ServingSettings, wait_s: float):
     """load_service, asking again every WAIT_INTERVAL_S while the model is not there yet,
     until `wait_s` has passed; then its ModelNotFound."""
+    return waiting_for_model(lambda: load_service(settings), wait_s)
+
+
+def waiting_for_model(call, wait_s: float):
+    """call(), again every WAIT_INTERVAL_S while it raises ModelNotFound, for at most wait_s."""
     deadline = time.monotonic() + wait_s
     while True:
         try:
-            return load_service(settings)
+            return call()
         except ModelNotFound as error:
             left = deadline - time.monotonic()
             if left <= 0:
