@@ -599,3 +599,30 @@ def test_kubernetes_serving_runs_the_user_code_image_with_the_runs_secret():
     assert "MLFLOW_TRACKING_URI" in re.findall(r"--from-literal=(\w+)=", HELM_VALUES.read_text())
     assert service.spec.selector == deployment.spec.selector.match_labels
     assert service.spec.type == "ClusterIP"
+
+
+def test_the_engine_deployments_agree_with_the_gateway():
+    """compose.gpu.yaml and deploy/k8s/serving.yaml run the same vLLM image beside the
+    gateway, the gateway's engine URL names the engine's service and port, and the engine
+    serves the name the sync step writes (the name the gateway asks for)."""
+    compose = yaml.safe_load((ROOT / "docker/compose.gpu.yaml").read_text())["services"]
+    manifests = list(yaml.safe_load_all((ROOT / "deploy/k8s/serving.yaml").read_text()))
+    deployments = {m["metadata"]["name"]: m for m in manifests if m["kind"] == "Deployment"}
+    services = {m["metadata"]["name"]: m for m in manifests if m["kind"] == "Service"}
+    engine_pod = deployments["correctly-engine"]["spec"]["template"]["spec"]
+    [vllm] = engine_pod["containers"]
+    assert compose["engine"]["image"] == "${ENGINE_IMAGE:-" + vllm["image"] + "}"
+
+    gateway_env = {e["name"]: e["value"] for e in
+                   deployments["correctly-serving"]["spec"]["template"]["spec"]["containers"][0]["env"]}
+    assert gateway_env["CORRECTLY_SERVING_BACKEND"] == compose["serving"]["environment"][
+        "CORRECTLY_SERVING_BACKEND"] == "engine"
+    port = services["correctly-engine"]["spec"]["ports"][0]["port"]
+    assert gateway_env["CORRECTLY_ENGINE_URL"] == f"http://correctly-engine:{port}/v1"
+    assert compose["serving"]["environment"]["CORRECTLY_ENGINE_URL"] == "http://engine:8000/v1"
+    for command in (compose["engine"]["command"][0].replace("$$", "$"), vllm["args"][0]):
+        assert '--served-model-name "$(cat /models/current)"' in command
+        assert "--port 8000" in command and 'vllm serve "/models/$(cat /models/current)"' in command
+    [sync] = engine_pod["initContainers"]
+    assert sync["command"][:3] == ["python", "-m", "correctly_assets.serving.sync"]
+    assert compose["model-sync"]["command"][:3] == sync["command"][:3]
