@@ -235,6 +235,19 @@ def test_the_ui_offers_no_job_backfill_that_cannot_work(deployment):
     assert all(s["pipelineName"].startswith("__") for s in repository["partitionSets"]), repository
 
 
+def _first_answer(deployment: Deployment, timeout_s: float, what: str, poll_s: float):
+    """The serving API's first 200 to a correction, asking until `timeout_s`."""
+    def answer():
+        try:
+            response = httpx.post(deployment.serving + "/v1/corrections",
+                                  json={"text": "I go to school yesterday."}, timeout=60)
+        except httpx.TransportError:
+            return None
+        return response if response.status_code == 200 else None
+
+    return wait_for(answer, timeout_s, what, poll_s=poll_s)
+
+
 def test_model_is_trained_evaluated_registered_and_served(deployment, themes):
     date = DAYS[-1]
     run_config = {"ops": {"fine_tuned_model": {"config": {"max_steps": 20}},
@@ -261,16 +274,8 @@ def test_model_is_trained_evaluated_registered_and_served(deployment, themes):
     assert "candidate" in aliases, model
 
     # The serving service picks the version up (it asks every 15 s) and answers.
-    def answer():
-        try:
-            response = httpx.post(deployment.serving + "/v1/corrections",
-                                  json={"text": "I go to school yesterday."}, timeout=60)
-        except httpx.TransportError:
-            return None
-        return response if response.status_code == 200 else None
-
     started = time.perf_counter()
-    response = wait_for(answer, 300, "the serving API's first answer", poll_s=5)
+    response = _first_answer(deployment, 300, "the serving API's first answer", poll_s=5)
     figure("serving: version registered to first answer", time.perf_counter() - started)
     body = response.json()
     assert body["model"]["version"] == int(aliases["candidate"]), body
@@ -296,16 +301,8 @@ def test_the_engine_serves_the_alias_behind_the_gateway(deployment, themes):
         assert synced.strip().splitlines()[-1] == f"correctly-v{version}", synced
         deployment.compose("up", "-d", "--no-build", "--no-deps", "--wait", "--wait-timeout",
                            "240", "engine", "serving", files=ENGINE_FILES, timeout_s=300)
-
-        def answer():
-            try:
-                response = httpx.post(deployment.serving + "/v1/corrections",
-                                      json={"text": "I go to school yesterday."}, timeout=60)
-            except httpx.TransportError:
-                return None
-            return response if response.status_code == 200 else None
-
-        body = wait_for(answer, 240, "the gateway's first answer from the engine", poll_s=3).json()
+        body = _first_answer(deployment, 240, "the gateway's first answer from the engine",
+                             poll_s=3).json()
         figure("engine serving: model-sync to first answer", time.perf_counter() - started)
         # The stand-in's correction, under the version the alias names.
         assert body["corrected"] == "I went to school yesterday.", body

@@ -292,7 +292,8 @@ def test_gpu_override_gives_run_containers_the_gpu_and_keeps_the_artifacts_volum
     from docker.types import HostConfig
 
     override = yaml.safe_load((DOCKER / "compose.gpu.yaml").read_text())["services"]
-    assert set(override) <= set(SERVICES)
+    # It changes the base services, and adds the engine's two (docs/serving.md).
+    assert set(override) - set(SERVICES) == {"model-sync", "engine"}
     user_code = override["user_code"]
     assert user_code["build"]["args"]["TORCH_INDEX_URL"].startswith("https://download.pytorch.org/whl/cu")
     assert "ARG TORCH_INDEX_URL" in " ".join(" ".join(i) for i in dockerfile("Dockerfile.user_code"))
@@ -586,8 +587,8 @@ def test_kubernetes_serving_runs_the_user_code_image_with_the_runs_secret():
 
     documents = list(yaml.safe_load_all((ROOT / "deploy" / "k8s" / "serving.yaml").read_text()))
     # Read into the Kubernetes client's own models, as kubectl would send them.
-    deployment, service = (ApiClient()._ApiClient__deserialize(d, f"V1{d['kind']}")
-                           for d in documents)
+    deployment, service, engine, engine_service = (
+        ApiClient()._ApiClient__deserialize(d, f"V1{d['kind']}") for d in documents)
     (container,) = deployment.spec.template.spec.containers
     image = USER_DEPLOYMENT["image"]
     assert container.image == f"{image['repository']}:{image['tag']}"
@@ -599,6 +600,12 @@ def test_kubernetes_serving_runs_the_user_code_image_with_the_runs_secret():
     assert "MLFLOW_TRACKING_URI" in re.findall(r"--from-literal=(\w+)=", HELM_VALUES.read_text())
     assert service.spec.selector == deployment.spec.selector.match_labels
     assert service.spec.type == "ClusterIP"
+    # The engine's model-sync runs the same image with the same secret; vLLM gets the GPU.
+    (sync,) = engine.spec.template.spec.init_containers
+    assert sync.image == container.image and sync.env_from == container.env_from
+    (vllm,) = engine.spec.template.spec.containers
+    assert vllm.resources.limits["nvidia.com/gpu"] in (1, "1")
+    assert engine_service.spec.selector == engine.spec.selector.match_labels
 
 
 def test_the_engine_deployments_agree_with_the_gateway():
