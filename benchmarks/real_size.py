@@ -28,6 +28,7 @@ size on disk, and from these the A100 plan for one epoch of the original's data 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import os
 import random
@@ -216,11 +217,19 @@ def stage(name: str, workdir: Path, args) -> dict:
         from correctly_assets.serving.model_source import ServingSettings, load_service
 
         started = time.perf_counter()
+        # One answer: a batch of one, the KV cache sized for it.
         service = load_service(ServingSettings(tracking_uri=tracking_uri, alias="candidate",
-                                               max_new_tokens=args.new_tokens))
+                                               max_new_tokens=args.new_tokens, max_active=1))
         loaded = time.perf_counter() - started
         started = time.perf_counter()
-        reply = service.correct("Yesterday I go to the market with my 친구.")
+
+        async def answer():
+            try:
+                return await service.correct("Yesterday I go to the market with my 친구.")
+            finally:
+                await service.backend.close()
+
+        reply = asyncio.run(answer())
         return {"load_seconds": loaded, "answer_seconds": time.perf_counter() - started,
                 "new_tokens": args.new_tokens, "cut_off": reply.cut_off,
                 "budget_from_model": generation_budget(workdir / "sft-lora" / "model")}
