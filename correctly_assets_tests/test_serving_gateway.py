@@ -177,7 +177,7 @@ def test_the_engine_down_is_a_named_503_and_serving_recovers_when_it_returns(tra
 
 @pytest.mark.adversarial
 @pytest.mark.parametrize("marker", ["[[garbage]]", "[[html]]", "[[nochoices]]", "[[int]]",
-                                    "[[echo]]"])
+                                    "[[flood]]", "[[echo]]"])
 def test_an_engine_answering_garbage_is_refused_with_a_reason_and_nothing_echoed(
         trained, monkeypatch, marker):
     monkeypatch.setenv("CORRECTLY_ENGINE_API_KEY", API_KEY)
@@ -185,6 +185,12 @@ def test_an_engine_answering_garbage_is_refused_with_a_reason_and_nothing_echoed
         with TestClient(create_app(lambda: load_service(_engine_settings(trained, url)))) as client:
             responses = [client.post(path, json={"text": TEXT})
                          for path in ("/v1/corrections", "/v1/corrections/stream")]
+    if marker == "[[flood]]":  # pieces came first: the stream ends with an error event
+        streamed = responses.pop()
+        assert streamed.status_code == 200
+        last = streamed.text.strip().split("\n\n")[-1]
+        assert last.startswith("event: error") and '"status": 502' in last
+        assert "sent more than" in last
     for response in responses:
         if marker == "[[echo]]":  # the engine refused, quoting the key: a 503, without it
             assert response.status_code == 503
@@ -192,6 +198,8 @@ def test_an_engine_answering_garbage_is_refused_with_a_reason_and_nothing_echoed
         else:
             assert response.status_code == 502, response.text
             assert response.json()["detail"].startswith(f"the inference engine at {url} ")
+            if marker == "[[flood]]":  # cut off, not read on
+                assert "sent more than" in response.json()["detail"]
         assert API_KEY not in response.text and "gateway says hi" not in response.text
         assert "not json" not in response.text
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gzip
+import json
 import threading
 import time
 from collections.abc import Iterator
@@ -77,6 +78,14 @@ def hostile_server(always: str | None = None) -> Iterator[str]:
                 for _ in range(1024):
                     yield chunk
             return StreamingResponse(endless(), media_type="application/json")
+        elif "[[flood]]" in text:  # a chat-completion stream that never finishes (bounded: 10 MB)
+            async def flood():
+                piece = {"id": "x", "object": "chat.completion.chunk", "created": 0, "model": "m",
+                         "choices": [{"index": 0, "delta": {"content": "x" * 1000},
+                                      "finish_reason": None}]}
+                for _ in range(10_000):
+                    yield f"data: {json.dumps(piece)}\n\n".encode()
+            return StreamingResponse(flood(), media_type="text/event-stream")
         elif "[[bomb]]" in text:  # a gzip bomb: 64 KiB that inflate to 64 MiB of whitespace
             return Response(_bomb(), media_type="application/json",
                             headers={"content-encoding": "gzip"})
