@@ -6,7 +6,6 @@ down, back, and answering garbage."""
 import asyncio
 import contextlib
 import json
-import socket
 import threading
 import time
 
@@ -21,6 +20,7 @@ from correctly_assets.serving import CorrectionService, ServedModel, ServingSett
 from correctly_assets.serving.backends import MAX_TEXT_CHARS
 from correctly_assets.serving.in_process import InProcessBackend
 from correctly_assets.testing.hostile_llm_server import API_KEY, hostile_server
+from correctly_assets.testing.local_dagster import free_port
 from correctly_assets.testing.local_llm_server import serve_in_thread
 from correctly_assets.training.lengths import answer_budget
 from correctly_assets.training.tiny_model import build_tiny_model
@@ -31,16 +31,10 @@ TEXT = "Yesterday I go to school."
 ENGINE_MODEL = "correctly-v1"  # the promoted version's name on the engine
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @contextlib.contextmanager
 def serving(app):
     """The app under uvicorn on a free 127.0.0.1 port; its root URL."""
-    port = _free_port()
+    port = free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
@@ -154,7 +148,7 @@ def test_the_engine_backend_serves_the_registry_version_through_the_gateway(trai
 
 @pytest.mark.adversarial
 def test_the_engine_down_is_a_named_503_and_serving_recovers_when_it_returns(trained):
-    port = _free_port()
+    port = free_port()
     url = f"http://127.0.0.1:{port}/v1"
     with TestClient(create_app(lambda: load_service(_engine_settings(trained, url)))) as client:
         for path in ("/v1/corrections", "/v1/corrections/stream"):
