@@ -72,11 +72,25 @@ class InProcessBackend:
     def _decode(self, tokens: list[int]) -> str:
         return self.corrector.tokenizer.decode(tokens, skip_special_tokens=True)
 
+    def _new_text(self, tokens: list[int], prefix: int, read: int,
+                  finished: bool) -> tuple[str, int, int]:
+        """The text `tokens[read:]` adds, and the next (prefix, read) offsets. Incremental
+        detokenisation, as vLLM does it: only a window from `prefix`, a few tokens before the
+        new ones, is decoded, so a step costs its new tokens rather than the whole reply,
+        and a tokenizer that spells a word's leading space from its context still reads it
+        right. A multi-byte character split across tokens decodes as U+FFFD until its last
+        byte comes: it is held back until then, or until the reply ends."""
+        before = self._decode(tokens[prefix:read])
+        after = self._decode(tokens[prefix:])
+        if len(after) > len(before) and (finished or not after.endswith("\ufffd")):
+            return after[len(before):], read, len(tokens)
+        return "", prefix, read
+
     async def stream(self, text: str) -> AsyncIterator[Piece | End]:
         request_id = uuid.uuid4().hex
         outputs: asyncio.Queue = asyncio.Queue()
         self._manager.register_result_handler(request_id, outputs.put_nowait)
-        finished, written = False, ""
+        finished, prefix, read = False, 0, 0
         try:
             self._manager.add_request(self.corrector.prompt_ids(text), request_id=request_id,
                                       max_new_tokens=self.max_new_tokens, streaming=True)
@@ -90,13 +104,9 @@ class InProcessBackend:
                                             retry_after_s=5)
                 finished = output.is_finished()
                 tokens = output.generated_tokens
-                reply = self._decode(tokens)
-                # A multi-byte character split across tokens decodes as U+FFFD until its
-                # last byte comes: hold it back rather than send half a character.
-                ready = reply if finished else reply.rstrip("\ufffd")
-                if len(ready) > len(written) and ready.startswith(written):
-                    yield Piece(ready[len(written):])
-                    written = ready
+                piece, prefix, read = self._new_text(tokens, prefix, read, finished)
+                if piece:
+                    yield Piece(piece)
             yield End(ended=any(token in self._end_ids for token in tokens))
         finally:
             if not finished:

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..domain.chat_format import Reply, parse_reply
+from ..evaluation.corrector import Correction
 from ..settings import (
     ENGINE_API_KEY, ENGINE_MODEL, ENGINE_URL, SERVING_ALIAS, SERVING_BACKEND, SERVING_MODEL, env,
     redacted, serving_max_new_tokens, tracking_uri, without_credentials,
@@ -197,10 +198,11 @@ class CorrectionService:
 
 
 def finished_reply(text: str, raw: str, ended: bool) -> Reply:
-    """A complete reply read into its fields; the learner's text as the corrected one when
-    the reply gave none."""
-    reply = parse_reply(raw)
-    return dataclasses.replace(reply, corrected=reply.corrected or text, cut_off=not ended)
+    """A complete reply read into its fields, as the evaluation reads it (`Correction`):
+    the learner's text as the corrected one when the reply gave none."""
+    correction = Correction(text, parse_reply(raw), ended)
+    return dataclasses.replace(correction.reply, corrected=correction.corrected,
+                               cut_off=not correction.ended)
 
 
 # The files of a registered model that hold its weights: the engine loads those, the
