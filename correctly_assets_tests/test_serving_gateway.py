@@ -119,6 +119,22 @@ def test_a_client_that_disconnects_stops_its_generation(endless_service):
         assert backend.cancelled == 2 and endless_service.active == 0
 
 
+@pytest.mark.adversarial
+def test_a_stream_past_its_deadline_ends_with_a_503_event_and_stops(endless_service):
+    """The deadline holds after the first piece too, when another task drives the stream."""
+    backend = endless_service.backend
+    hurried = CorrectionService(endless_service.model, backend, max_active=4, deadline_s=1.0)
+    cancelled = backend.cancelled
+    with serving(create_app(lambda: hurried)) as root:
+        response = httpx.post(f"{root}/v1/corrections/stream", json={"text": TEXT}, timeout=30)
+        assert response.status_code == 200
+        last = response.text.strip().split("\n\n")[-1]
+        assert last.startswith("event: error") and '"status": 503' in last
+        assert "no answer within 1 s" in last and response.text.count("event: piece") > 1
+        assert _wait_until(lambda: backend.running() == 0), "the generation went on"
+    assert backend.cancelled == cancelled + 1 and hurried.active == 0
+
+
 def _engine_settings(trained, url: str) -> ServingSettings:
     return ServingSettings(trained[0], backend="engine", engine_url=url)
 

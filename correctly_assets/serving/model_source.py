@@ -173,9 +173,19 @@ class CorrectionService:
                              "takes at once; try again shortly", retry_after_s=5)
         self.active += 1
         self.peak_active = max(self.peak_active, self.active)
+        deadline = asyncio.get_running_loop().time() + self.deadline_s
         try:
-            async with asyncio.timeout(self.deadline_s):
-                async for item in self.backend.stream(text):
+            async with contextlib.aclosing(self.backend.stream(text)) as items:
+                while True:
+                    # The deadline is set around each wait, not once around the loop: a
+                    # timeout cancels the task it was entered in, and a streamed response's
+                    # pieces after the first are awaited by the server's sending task, so
+                    # only this way does the deadline not depend on how the server nests them.
+                    async with asyncio.timeout_at(deadline):
+                        try:
+                            item = await anext(items)
+                        except StopAsyncIteration:
+                            return
                     yield item
         except TimeoutError:
             raise Overloaded(f"no answer within {self.deadline_s:.0f} s; try again later",
