@@ -85,14 +85,18 @@ def test_64_concurrent_clients_get_only_200s_or_503s_with_retry_after(trained):
             assert "event: done" in text and "event: error" not in text
 
 
-@pytest.fixture(scope="module")
-def endless_service(tmp_path_factory):
+def _endless_service(directory, deadline_s: float = 60.0) -> CorrectionService:
     """An untrained tiny model with a budget of 4,096 tokens: its replies run long."""
-    directory = tmp_path_factory.mktemp("endless") / "model"
     build_tiny_model(directory)
     corrector = Corrector(directory, max_new_tokens=4096)
     model = ServedModel("endless", 1, "production", "run", str(directory))
-    service = CorrectionService(model, InProcessBackend(corrector, 4, MAX_TEXT_CHARS), max_active=4)
+    return CorrectionService(model, InProcessBackend(corrector, 4, MAX_TEXT_CHARS), max_active=4,
+                             deadline_s=deadline_s)
+
+
+@pytest.fixture(scope="module")
+def endless_service(tmp_path_factory):
+    service = _endless_service(tmp_path_factory.mktemp("endless") / "model")
     yield service
     asyncio.run(service.backend.close())
 
@@ -120,19 +124,22 @@ def test_a_client_that_disconnects_stops_its_generation(endless_service):
 
 
 @pytest.mark.adversarial
-def test_a_stream_past_its_deadline_ends_with_a_503_event_and_stops(endless_service):
+def test_a_stream_past_its_deadline_ends_with_a_503_event_and_stops(tmp_path):
     """The deadline holds after the first piece too, when another task drives the stream."""
-    backend = endless_service.backend
-    hurried = CorrectionService(endless_service.model, backend, max_active=4, deadline_s=1.0)
-    cancelled = backend.cancelled
-    with serving(create_app(lambda: hurried)) as root:
-        response = httpx.post(f"{root}/v1/corrections/stream", json={"text": TEXT}, timeout=30)
-        assert response.status_code == 200
-        last = response.text.strip().split("\n\n")[-1]
-        assert last.startswith("event: error") and '"status": 503' in last
-        assert "no answer within 1 s" in last and response.text.count("event: piece") > 1
-        assert _wait_until(lambda: backend.running() == 0), "the generation went on"
-    assert backend.cancelled == cancelled + 1 and hurried.active == 0
+    hurried = _endless_service(tmp_path / "model", deadline_s=2.0)
+    backend = hurried.backend
+    try:
+        with serving(create_app(lambda: hurried)) as root:
+            response = httpx.post(f"{root}/v1/corrections/stream", json={"text": TEXT},
+                                  timeout=30)
+            assert response.status_code == 200, response.text
+            last = response.text.strip().split("\n\n")[-1]
+            assert last.startswith("event: error") and '"status": 503' in last
+            assert "no answer within 2 s" in last and response.text.count("event: piece") > 1
+            assert _wait_until(lambda: backend.running() == 0), "the generation went on"
+        assert backend.cancelled == 1 and hurried.active == 0
+    finally:
+        asyncio.run(backend.close())
 
 
 def _engine_settings(trained, url: str) -> ServingSettings:
