@@ -31,6 +31,7 @@ from ..domain.models import (
     Workbook,
 )
 from . import migrations, schema
+from .batch_ledger import BatchLedger
 from .schema import EMBEDDING_DIMENSIONS, PARTITIONED_TABLES
 
 _log = logging.getLogger(__name__)
@@ -137,6 +138,10 @@ class CorrectionStore:
     def connect(cls, url: str) -> CorrectionStore:
         return cls(create_engine(psycopg2_url(url), pool_pre_ping=True,
                                  connect_args=connection_deadlines()))
+
+    def batch_ledger(self) -> BatchLedger:
+        """The Batch API's ledger, in this store's database."""
+        return BatchLedger(self.engine)
 
     def dispose(self) -> None:
         self.engine.dispose()

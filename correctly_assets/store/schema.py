@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from pgvector.sqlalchemy import Vector
 from sqlalchemy import (
+    Boolean,
     CheckConstraint,
     Column,
     Date,
@@ -164,6 +165,41 @@ preference_pair = Table(
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     CheckConstraint("source IN ('on_policy', 'llm_judged', 'rule')", name="ck_preference_pair_source"),
     Index("ix_preference_pair_date_theme", "date", "theme"),
+)
+
+# The Batch API's batches, so any run container can resume after a crash or redeploy: one
+# row per batch (`id` is ours, written before the upload, so a submission cut short is
+# found at the server by it), one row per request it holds. A partition's requests are
+# `stored` once its rows are written from them; the next materialisation asks anew.
+llm_batch = Table(
+    "llm_batch",
+    metadata,
+    Column("id", Text, primary_key=True),
+    Column("batch_id", Text, unique=True),
+    Column("asset", Text, nullable=False),
+    Column("generator", Text, nullable=False),
+    Column("status", Text, nullable=False),
+    Column("input_file_id", Text),
+    Column("output_file_id", Text),
+    Column("error_file_id", Text),
+    Column("error", Text),
+    # the assets downstream of this one in the run that submitted it, collected with it
+    Column("downstream", JSONB, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("ended_at", DateTime(timezone=True)),
+    Index("ix_llm_batch_asset_status", "asset", "status"),
+)
+
+llm_batch_request = Table(
+    "llm_batch_request",
+    metadata,
+    Column("batch", Text, ForeignKey("llm_batch.id", ondelete="CASCADE"), primary_key=True),
+    Column("custom_id", Text, primary_key=True),
+    Column("date", Date, nullable=False),
+    Column("theme", Text, nullable=False),
+    Column("stored", Boolean, nullable=False, server_default="false"),
+    Index("ix_llm_batch_request_partition", "date", "theme", "stored"),
 )
 
 PARTITIONED_TABLES = (prompt_example, generated_text, train_split, preference_pair)

@@ -5,7 +5,8 @@ applied to the prompt's passage. Asked in the fine-tuned model's chat format (it
 instruction as the system turn), it stands in for an inference engine serving that model:
 it corrects "go" to "went" in the learner's text, in the reply format, and streams when
 asked to (`"stream": true`, the OpenAI chunk shape). Started with a model name, it serves
-that name only, as vLLM's --served-model-name does. Latency and a share of failing calls (429 with
+that name only, as vLLM's --served-model-name does. It also runs the Batch API
+(`batch_server`: files, batches, injectable faults). Latency and a share of failing calls (429 with
 Retry-After, 500, 503) are configurable, so the real openai client's retries and our
 concurrency are exercised over real HTTP. It binds 127.0.0.1 only.
 
@@ -35,6 +36,7 @@ from starlette.responses import JSONResponse, StreamingResponse
 from starlette.routing import Route
 
 from correctly_assets.llm.generation import cut_to_tokens
+from correctly_assets.testing.batch_server import BatchFaults, BatchState, batch_routes
 from correctly_assets.llm.judging import JUDGE_HEADER, offline_verdict
 from correctly_assets.llm.offline_generator import generate_offline_answer, write_offline_answer
 from correctly_assets.domain.answer_format import KOREAN_HEADERS
@@ -133,12 +135,28 @@ def _chunks(answer: str, finish_reason: str, model: str, piece_latency_s: float)
     return body()
 
 
+def _completion_body(body: dict, answer: str, finish_reason: str) -> dict:
+    prompt_tokens = len(_last_user_text(body).split())
+    completion_tokens = len(answer.split())
+    return {
+        "id": f"chatcmpl-{uuid.uuid4().hex}",
+        "object": "chat.completion",
+        "created": int(time.time()),
+        "model": body.get("model") or MODEL,
+        "choices": [{"index": 0, "finish_reason": finish_reason, "logprobs": None,
+                     "message": {"role": "assistant", "content": answer}}],
+        "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
+                  "total_tokens": prompt_tokens + completion_tokens},
+    }
+
+
 def build_app(latency_s: float = 0.0, failure_rate: float = 0.0, seed: int = 0,
               stats: ServerStats | None = None, served_model: str | None = None,
-              piece_latency_s: float = 0.0) -> Starlette:
+              piece_latency_s: float = 0.0, batches: BatchState | None = None) -> Starlette:
     if latency_s < 0 or not 0.0 <= failure_rate <= 1.0:
         raise ValueError("latency_s must be >= 0 and failure_rate within [0, 1]")
     stats = stats if stats is not None else ServerStats()
+    batches = batches if batches is not None else BatchState()
     rng = random.Random(seed)
 
     async def chat_completions(request: Request) -> JSONResponse:
@@ -152,43 +170,46 @@ def build_app(latency_s: float = 0.0, failure_rate: float = 0.0, seed: int = 0,
             return _error(status, message, {"retry-after": "0"} if status == 429 else None)
         try:
             body = await request.json()
-            content = _last_user_text(body)
+            _last_user_text(body)
         except ValueError as err:  # json.JSONDecodeError is a ValueError too
             return _error(400, f"invalid request: {err}")
         if served_model and body.get("model") != served_model:
             return _error(404, f"The model `{body.get('model')}` does not exist.")
+        answer, finish_reason = _answer(body)
+        if body.get("stream") is True:
+            return StreamingResponse(
+                _chunks(answer, finish_reason, body.get("model") or MODEL, piece_latency_s),
+                media_type="text/event-stream")
+        return JSONResponse(_completion_body(body, answer, finish_reason))
+
+    def _answer(body: dict) -> tuple[str, str]:
         # Tokens are whitespace words here; a max_tokens limit cuts the answer as a real
         # server would, mid-sentence.
-        limit = body.get("max_tokens") if isinstance(body, dict) else None
+        limit = body.get("max_tokens")
         system = [m.get("content") for m in body["messages"] if isinstance(m, dict)
                   and m.get("role") == "system"]
         with stats.lock:
             stats.settings.append({"temperature": body.get("temperature"), "max_tokens": limit,
                                    "system": system[0] if system else None})
-        answer, finish_reason = cut_to_tokens(_answer_for(content, system[0] if system else None),
-                                              limit if isinstance(limit, int) else None)
-        if body.get("stream") is True:
-            return StreamingResponse(
-                _chunks(answer, finish_reason, body.get("model") or MODEL, piece_latency_s),
-                media_type="text/event-stream")
-        prompt_tokens, completion_tokens = len(content.split()), len(answer.split())
-        return JSONResponse({
-            "id": f"chatcmpl-{uuid.uuid4().hex}",
-            "object": "chat.completion",
-            "created": int(time.time()),
-            "model": body.get("model") or MODEL,
-            "choices": [{"index": 0, "finish_reason": finish_reason, "logprobs": None,
-                         "message": {"role": "assistant", "content": answer}}],
-            "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
-                      "total_tokens": prompt_tokens + completion_tokens},
-        })
+        return cut_to_tokens(_answer_for(_last_user_text(body), system[0] if system else None),
+                             limit if isinstance(limit, int) else None)
+
+    def complete_line(body: object) -> tuple[int, dict]:
+        """One batch line's request answered as /v1/chat/completions would."""
+        try:
+            _last_user_text(body)
+        except ValueError as err:
+            return 400, {"error": {"message": f"invalid request: {err}",
+                                   "type": "invalid_request_error"}}
+        answer, finish_reason = _answer(body)
+        return 200, _completion_body(body, answer, finish_reason)
 
     async def models(_: Request) -> JSONResponse:
         return JSONResponse({"object": "list", "data": [
             {"id": served_model or MODEL, "object": "model", "created": 0, "owned_by": "local"}]})
 
     async def server_stats(_: Request) -> JSONResponse:
-        return JSONResponse(stats.as_dict())
+        return JSONResponse({**stats.as_dict(), "batch": batches.as_dict()})
 
     app = Starlette(routes=[
         Route("/v1/chat/completions", chat_completions, methods=["POST"]),
@@ -196,8 +217,10 @@ def build_app(latency_s: float = 0.0, failure_rate: float = 0.0, seed: int = 0,
         # Not part of the OpenAI API: lets a benchmark read the counters of a server
         # running in another process.
         Route("/stats", server_stats),
+        *batch_routes(batches, complete_line),
     ])
     app.state.stats = stats
+    app.state.batches = batches
     return app
 
 
@@ -205,6 +228,7 @@ def build_app(latency_s: float = 0.0, failure_rate: float = 0.0, seed: int = 0,
 class RunningServer:
     base_url: str
     stats: ServerStats
+    batches: BatchState
 
 
 def _free_port() -> int:
@@ -216,11 +240,13 @@ def _free_port() -> int:
 @contextlib.contextmanager
 def serve_in_thread(latency_s: float = 0.0, failure_rate: float = 0.0, seed: int = 0,
                     served_model: str | None = None, port: int | None = None,
-                    piece_latency_s: float = 0.0) -> Iterator[RunningServer]:
+                    piece_latency_s: float = 0.0,
+                    batch_faults: BatchFaults | None = None) -> Iterator[RunningServer]:
     """Runs the server on 127.0.0.1 (a free port unless given) in a background thread."""
     stats = ServerStats()
+    batches = BatchState(faults=batch_faults or BatchFaults())
     port = port or _free_port()
-    app = build_app(latency_s, failure_rate, seed, stats, served_model, piece_latency_s)
+    app = build_app(latency_s, failure_rate, seed, stats, served_model, piece_latency_s, batches)
     config = uvicorn.Config(app, host="127.0.0.1",
                             port=port, log_level="warning", backlog=4096, limit_concurrency=4096)
     server = uvicorn.Server(config)
@@ -232,7 +258,7 @@ def serve_in_thread(latency_s: float = 0.0, failure_rate: float = 0.0, seed: int
             if time.monotonic() > deadline or not thread.is_alive():
                 raise RuntimeError(f"local LLM server did not start on 127.0.0.1:{port}")
             time.sleep(0.02)
-        yield RunningServer(base_url=f"http://127.0.0.1:{port}/v1", stats=stats)
+        yield RunningServer(base_url=f"http://127.0.0.1:{port}/v1", stats=stats, batches=batches)
     finally:
         server.should_exit = True
         thread.join(timeout=10)
@@ -244,13 +270,17 @@ def main() -> None:
     parser.add_argument("--latency", type=float, default=0.0, help="seconds per answer")
     parser.add_argument("--failure-rate", type=float, default=0.0)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--batch-complete-after", type=float, default=0.0,
+                        help="seconds a batch stays in progress (the Batch API)")
     parser.add_argument("--served-model-name", help="serve this model name only (as vLLM)")
     parser.add_argument("--host", default="127.0.0.1",
                         help="address to bind; a container on its own network binds 0.0.0.0")
     args = parser.parse_args()
     print(f"OpenAI-compatible base URL: http://{args.host}:{args.port}/v1", flush=True)
     uvicorn.run(build_app(args.latency, args.failure_rate, args.seed,
-                          served_model=args.served_model_name),
+                          served_model=args.served_model_name,
+                          batches=BatchState(faults=BatchFaults(
+                              complete_after_s=args.batch_complete_after))),
                 host=args.host, port=args.port, log_level="info")
 
 
