@@ -22,6 +22,7 @@ WORKBOOK = "CORRECTLY_WORKBOOK"
 ARTIFACTS_DIR = "CORRECTLY_ARTIFACTS_DIR"
 DATABASE_URL = "CORRECTLY_DATABASE_URL"
 LLM_MODEL = "CORRECTLY_LLM_MODEL"
+LLM_MODE = "CORRECTLY_LLM_MODE"  # sync (default) or batch: the OpenAI Batch API
 EXECUTOR = "CORRECTLY_EXECUTOR"
 # The production deployment names its base model here (docker/compose.yaml, the Helm
 # values): the original Correctly's google/gemma-3-1b-it unless told otherwise.

@@ -1,12 +1,16 @@
-"""Jobs, the daily schedule and the workbook sensor."""
+"""Jobs, the daily schedule, the workbook sensor and the batch sensor."""
 
+import asyncio
 import datetime as dt
 
 import dagster as dg
 
 from ..inputs import INPUT_ERRORS, input_digest, read_input
 from .partitions import daily_partitions, theme_partitions
+from ..llm.batch_mode import refresh_open
 from ..resources.files import WorkbookResource
+from ..resources.store import CorrectionStoreResource
+from ..resources.text_generator import TextGeneratorResource
 
 WORKBOOK_ASSETS = ["raw_sheet", "yaml_spec"]
 DAILY_DATA_ASSETS = ["prompt_examples", "generated_texts", "train_split"]
@@ -64,3 +68,44 @@ def workbook_sensor(context: dg.SensorEvaluationContext, workbook: WorkbookResou
                           partition_key=_partition_key(date, theme)) for theme in new],
         dynamic_partitions_requests=[theme_partitions.build_add_request(new)] if new else [],
     )
+
+
+# Open batches checked per tick (each one call, within the client's deadline), and how long a
+# batch may stay "submitting" before its run is taken to have died mid-submission.
+BATCHES_CHECKED_PER_TICK = 200
+SUBMISSION_STALE_AFTER_S = 1800
+
+
+@dg.sensor(target=dg.AssetSelection.assets(*DAILY_DATA_ASSETS), minimum_interval_seconds=60,
+           default_status=dg.DefaultSensorStatus.RUNNING)
+def llm_batch_sensor(context: dg.SensorEvaluationContext, text_generator: TextGeneratorResource,
+                     store: CorrectionStoreResource):
+    """Batch mode: asks the server how the ledger's open batches stand, then requests a run
+    for each partition whose batches have all ended. The run collects the partition (or
+    submits again what came back as errors), with the assets after it that the submitting
+    run had selected. The run key names the newest batch, so a partition is collected once
+    per round."""
+    if text_generator.mode != "batch":
+        return dg.SkipReason("the text generator is not in batch mode (CORRECTLY_LLM_MODE)")
+    if text_generator.openai is None:
+        return dg.SkipReason("batch mode without an OpenAI-compatible server configured")
+    ledger = store.get_store().batch_ledger()
+    batches = ledger.live_batches(BATCHES_CHECKED_PER_TICK)
+
+    async def refresh() -> None:
+        client = text_generator.batch_client()
+        try:
+            await refresh_open(client, ledger, batches, SUBMISSION_STALE_AFTER_S,
+                               (text_generator.openai.api_key,))
+        finally:
+            await client.close()
+    if batches:
+        asyncio.run(refresh())
+    ready = ledger.ready_partitions()
+    if not ready:
+        return dg.SkipReason(f"{len(batches)} open batch(es) checked; no partition ready")
+    return [dg.RunRequest(run_key=f"{asset}|{date}|{theme}|{newest}",
+                          asset_selection=_keys([asset, *downstream]),
+                          partition_key=_partition_key(date, theme),
+                          tags={"correctly/batch": newest})
+            for asset, date, theme, downstream, newest in ready]

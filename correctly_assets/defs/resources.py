@@ -16,7 +16,7 @@ from ..resources.files import ArtifactStoreResource, WorkbookResource
 from ..resources.store import CorrectionStoreResource
 from ..resources.text_generator import TextGeneratorResource
 from ..resources.tracking import mlflow_resource
-from ..settings import ARTIFACTS_DIR, DATABASE_URL, EXECUTOR, LLM_MODEL, WORKBOOK, env
+from ..settings import ARTIFACTS_DIR, DATABASE_URL, EXECUTOR, LLM_MODE, LLM_MODEL, WORKBOOK, env
 
 
 def _from_env(field: str, variable: str) -> dict[str, dg.EnvVar]:
@@ -36,7 +36,9 @@ def build_resources() -> dict[str, dg.ConfigurableResource | dg.ResourceDefiniti
         "artifacts": ArtifactStoreResource(**_from_env("root", ARTIFACTS_DIR)),
         "store": CorrectionStoreResource(**_from_env("database_url", DATABASE_URL)),
         "text_generator": TextGeneratorResource(
-            openai=openai, **_from_env("model", LLM_MODEL)
+            openai=openai, **_from_env("model", LLM_MODEL),
+            # Not a secret: the value itself, checked (sync or batch) when the code loads.
+            **({"mode": env(LLM_MODE)} if env(LLM_MODE) else {}),
         ),
         "embedder": SentenceEmbedderResource(),
         "mlflow": mlflow_resource(),

@@ -26,7 +26,7 @@ import uuid
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Protocol
 
@@ -133,6 +133,18 @@ async def _results(client: BatchClient, batch: LedgerBatch, settings: BatchSetti
                 elif item.custom_id in batch.requests and item.custom_id not in found:
                     found[item.custom_id] = item
     return found
+
+
+async def refresh_open(client: BatchClient, ledger: Ledger, batches: list[LedgerBatch],
+                       stale_after_s: float, secrets: Iterable[str] = ()) -> None:
+    """The batch sensor's check of open batches: a live one's status is asked for; one
+    still `submitting` after `stale_after_s` (its run died mid-submission) is looked up at
+    the server by our id, and found or recorded as never submitted."""
+    secrets = tuple(secrets)
+    now = datetime.now(timezone.utc)
+    due = [b for b in batches if b.batch_id is not None
+           or (now - b.created_at).total_seconds() > stale_after_s]
+    await asyncio.gather(*(_refresh(client, ledger, b, secrets) for b in due))
 
 
 def _failed_row(prompt: PromptExample, reason: str, secrets: tuple[str, ...]) -> GeneratedText:

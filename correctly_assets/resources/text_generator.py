@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
-from typing import Optional
+from pathlib import Path
+from typing import Literal, Optional
 
 import dagster as dg
 import openai as openai_sdk
@@ -18,6 +19,7 @@ from ..llm.generation import (
     DEFAULT_CALL_DEADLINE_S,
     DEFAULT_MAX_RETRIES,
     DEFAULT_TIMEOUT_S,
+    GENERATION_SYSTEM_PROMPT,
     OFFLINE_MODEL,
     generate_texts,
     generate_texts_async,
@@ -25,6 +27,9 @@ from ..llm.generation import (
     openai_acomplete_fn,
     usage_summary,
 )
+from ..llm.batch_client import BatchClient
+from ..llm.batch_mode import BatchSettings, Ledger, Round, batch_round
+from ..llm.pricing import DEFAULT_PRICES, cost
 from ..llm.judging import JUDGE_SYSTEM_PROMPT, Judgement, judge_async, offline_verdict
 from ..domain.models import GeneratedText, PromptExample
 
@@ -50,6 +55,17 @@ class TextGeneratorResource(dg.ConfigurableResource):
     batch_budget_s: float = Field(default=DEFAULT_BATCH_BUDGET_S, gt=0)
     # The answer's token limit; an answer it cuts off is kept, rejected as truncated.
     max_tokens: Optional[int] = Field(default=None, ge=1)
+    # "sync": chat completions, max_concurrency at a time, answered within the run.
+    # "batch": the Batch API (half the price, within 24 hours): a run submits and ends; the
+    # batch sensor collects each partition once its batches have ended (llm/batch_mode.py).
+    mode: Literal["sync", "batch"] = "sync"
+    # Batch mode: times a request is asked in all (error lines, a failed or expired batch)
+    # before it is kept as a failed row with its reason.
+    max_batch_attempts: int = Field(default=3, ge=1)
+    # Batch mode: each upload or download of a batch file ends within this.
+    transfer_timeout_s: float = Field(default=900.0, gt=0)
+    # US dollars per million tokens, by model: input, output, batch_input, batch_output.
+    prices: dict[str, dict[str, float]] = Field(default_factory=lambda: dict(DEFAULT_PRICES))
 
     def _client(self, settings: OpenAIResource) -> openai_sdk.AsyncOpenAI:
         # Built from the nested resource's settings rather than taken from its get_client:
@@ -111,6 +127,44 @@ class TextGeneratorResource(dg.ConfigurableResource):
             return await generate_texts_async(
                 prompts, complete, self.max_concurrency, secrets=(self.openai.api_key,),
                 on_answer=on_answer, batch_deadline=batch_deadline)
+
+    def cost(self, usage: dict) -> dict:
+        """The usage's cost at synchronous and batch prices, for the asset's metadata."""
+        if self.openai is None:
+            return {}
+        return cost(self.model, usage.get("prompt_tokens", 0), usage.get("completion_tokens", 0),
+                    self.prices)
+
+    def batch_client(self) -> BatchClient:
+        settings = self.openai
+        return BatchClient(settings.api_key, settings.base_url, settings.organization,
+                           settings.project, timeout_s=self.timeout_s,
+                           transfer_timeout_s=self.transfer_timeout_s)
+
+    def answer_in_batches(
+        self, context: dg.AssetExecutionContext, ledger: Ledger, asset: str,
+        prompts_by_partition: dict, cache: Path, downstream: list[str],
+        on_answer: Optional[Callable[[PromptExample, GeneratedText], None]] = None,
+    ) -> Round:
+        """One batch round (llm/batch_mode.py) for the run's partitions."""
+        if self.openai is None:
+            raise dg.Failure("the text generator's batch mode needs an OpenAI-compatible "
+                             "server: set OPENAI_API_KEY (and OPENAI_BASE_URL), or "
+                             "CORRECTLY_LLM_MODE=sync")
+        settings = BatchSettings(self.model, self.temperature, GENERATION_SYSTEM_PROMPT,
+                                 self.max_tokens, self.generator, self.max_batch_attempts)
+        count = sum(len(batch) for batch in prompts_by_partition.values())
+        context.log.info(f"Batch mode: {count} prompts in {len(prompts_by_partition)} "
+                         f"partition(s) of {asset}, with {self.model}")
+
+        async def run() -> Round:
+            client = self.batch_client()
+            try:
+                return await batch_round(client, ledger, asset, prompts_by_partition, settings,
+                                         cache, downstream, (self.openai.api_key,), on_answer)
+            finally:
+                await client.close()
+        return asyncio.run(run())
 
     def judge(self, context: dg.AssetExecutionContext, prompts: list[str]) -> list[Judgement]:
         """The judge's verdict on each `judging.judge_prompt`, asked of the same model at

@@ -114,12 +114,14 @@ class BatchLedger:
 
     # -- for the sensor ---------------------------------------------------------------
 
-    def live_batches(self, limit: int) -> list[tuple[str, str | None]]:
-        """(ledger id, batch id) of open batches, oldest checked first."""
-        query = (select(llm_batch.c.id, llm_batch.c.batch_id)
-                 .where(llm_batch.c.status.in_(OPEN)).order_by(llm_batch.c.updated_at).limit(limit))
+    def live_batches(self, limit: int) -> list[LedgerBatch]:
+        """Open batches (without their requests), the longest unchecked first."""
+        query = (select(llm_batch).where(llm_batch.c.status.in_(OPEN))
+                 .order_by(llm_batch.c.updated_at).limit(limit))
         with self.engine.connect() as conn:
-            return [tuple(row) for row in conn.execute(query)]
+            return [LedgerBatch(row.id, row.batch_id, row.status, row.output_file_id,
+                                row.error_file_id, row.error, row.created_at, {})
+                    for row in conn.execute(query)]
 
     def ready_partitions(self) -> list[tuple[str, str, str, list[str], str]]:
         """(asset, date, theme, downstream, newest batch id) of every partition with requests

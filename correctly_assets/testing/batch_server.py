@@ -49,6 +49,7 @@ class BatchState:
     batches: dict[str, dict] = field(default_factory=dict)
     # custom id -> times its line was answered (or errored) by an ended batch
     answered: collections.Counter = field(default_factory=collections.Counter)
+    errored: collections.Counter = field(default_factory=collections.Counter)  # of those, errors
     uploads: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
@@ -57,6 +58,9 @@ class BatchState:
             return {"uploads": self.uploads, "batches": len(self.batches),
                     "lines_answered": sum(self.answered.values()),
                     "most_answered": max(self.answered.values(), default=0),
+                    # a request answered (not errored) more than once: sent twice
+                    "answered_twice": sum(1 for c, n in self.answered.items()
+                                          if n - self.errored[c] > 1),
                     "statuses": dict(collections.Counter(b["status"] for b in self.batches.values()))}
 
 
@@ -169,6 +173,7 @@ def batch_routes(state: BatchState, complete_line) -> list[Route]:
                      "response": {"status_code": status, "request_id": uuid.uuid4().hex,
                                   "body": body}, "error": None}
             (output if status == 200 else errors).append(entry)
+            state.errored[line["custom_id"]] += status != 200
         for line in lines[done:]:  # never reached: the API writes them to the error file
             errors.append({"id": f"batch_req_{uuid.uuid4().hex}", "custom_id": line["custom_id"],
                            "response": None, "error": {"code": "batch_expired", "message":

@@ -11,7 +11,7 @@ from ...resources.embedder import SentenceEmbedderResource
 from ...resources.files import ArtifactStoreResource
 from ...resources.store import CorrectionStoreResource
 from ...resources.text_generator import TextGeneratorResource
-from .answering import answer_journaled, unreachable_failure
+from .answering import answer_journaled, unreachable_failure, waiting_observations
 
 CHECKS = ["schema", "no_empty_or_unchanged_corrections", "no_hangul_in_corrections", "duplicate_rate"]
 
@@ -22,13 +22,26 @@ class GenerationQualityConfig(dg.Config):
     max_duplicate_rate: float = 0.2
 
 
-@dg.asset(
-    group_name="data",
+DESCRIPTION = """Every prompt's answer; an unparseable answer is kept with its rejection reason.
+
+All partitions of a run are answered as one batch (one bound on concurrent calls, one
+embedding pass) and stored partition by partition. Each answer is journaled as it arrives
+until its partition is stored: a retry after a failed store or a crash asks the model only
+for the prompts without one. In batch mode a run submits, and materialises only once every
+partition of the run has its answers (the batch sensor collects them)."""
+
+
+# A multi_asset of one asset with can_subset: in batch mode a run may end with nothing to
+# materialise yet, and its outputs (the asset's and its checks') must then be optional.
+@dg.multi_asset(
+    name="generated_texts",
+    specs=[dg.AssetSpec("generated_texts", group_name="data", deps=["prompt_examples"],
+                        kinds={"openai", "postgres", "pgvector"}, description=DESCRIPTION,
+                        skippable=True)],
     partitions_def=theme_date_partitions,
-    deps=["prompt_examples"],
     backfill_policy=data_backfill_policy(),
-    kinds={"openai", "postgres", "pgvector"},
     check_specs=[dg.AssetCheckSpec(name, asset="generated_texts") for name in CHECKS],
+    can_subset=True,
 )
 def generated_texts(
     context: dg.AssetExecutionContext,
@@ -37,14 +50,7 @@ def generated_texts(
     embedder: SentenceEmbedderResource,
     store: CorrectionStoreResource,
     artifacts: ArtifactStoreResource,
-):  # MaterializeResult: asset checks are outputs, so no annotation
-    """Every prompt's answer; an unparseable answer is kept with its rejection reason.
-
-    All partitions of a run are answered as one batch (one bound on concurrent calls,
-    one embedding pass) and stored partition by partition. Each answer is journaled as it
-    arrives until its partition is stored: a retry after a failed store or a crash asks the
-    model only for the prompts without one.
-    """
+):
     correction_store = store.get_store()
     prompts_by_partition = {}
     for date, theme in partitions_in_run(context):
@@ -60,8 +66,12 @@ def generated_texts(
         prompts_by_partition[(date, theme)] = prompts
     prompts = [p for batch in prompts_by_partition.values() for p in batch]
 
+    ledger = correction_store.batch_ledger()
     answers = answer_journaled(context, text_generator, artifacts, "generated_texts",
-                               prompts_by_partition)
+                               prompts_by_partition, ledger)
+    if answers.waiting:
+        yield from waiting_observations("generated_texts", answers, ledger)
+        return
     text_by_id, usage = answers.texts, answers.usage
     texts = [text_by_id[p.prompt_id] for p in prompts]
     accepted = [t for t in texts if t.accepted]
@@ -74,6 +84,7 @@ def generated_texts(
     for (date, theme), batch in texts_by_partition.items():
         if reason := answers.unreachable(prompts_by_partition[(date, theme)]):
             unreachable[(date, theme)] = reason
+            answers.settled((date, theme))
             continue
         correction_store.replace_generated_texts(
             date, theme, batch, [vector_by_id.get(t.prompt_id) for t in batch]
@@ -122,7 +133,8 @@ def generated_texts(
                       "max": config.max_duplicate_rate},
         ),
     ]
-    return dg.MaterializeResult(
+    yield dg.MaterializeResult(
+        asset_key="generated_texts",
         metadata={
             "rows": len(texts),
             "partitions": len(prompts_by_partition),
@@ -131,6 +143,7 @@ def generated_texts(
             "answers_from_journal": answers.from_journal,
             "rejections": dg.MetadataValue.json(dict(quality.rejection_counts(texts))),
             **{f"usage_{k}": v for k, v in usage.items()},
+            **text_generator.cost(usage),
         },
         check_results=checks,
     )

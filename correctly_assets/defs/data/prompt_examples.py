@@ -17,7 +17,7 @@ from ..partitions import data_backfill_policy, partitions_in_run, theme_date_par
 from ...resources.files import ArtifactStoreResource
 from ...resources.store import CorrectionStoreResource
 from ...resources.text_generator import TextGeneratorResource
-from .answering import answer_journaled, unreachable_failure
+from .answering import answer_journaled, unreachable_failure, waiting_observations
 
 
 class PromptConfig(dg.Config):
@@ -27,12 +27,21 @@ class PromptConfig(dg.Config):
     language: Literal["ko", "en"] = "ko"
 
 
-@dg.asset(
-    group_name="data",
+# A multi_asset of one asset with can_subset, as generated_texts: in batch mode a run of
+# the original's first stage may end with nothing to materialise yet.
+@dg.multi_asset(
+    name="prompt_examples",
+    specs=[dg.AssetSpec("prompt_examples", group_name="data", deps=["yaml_spec"],
+                        kinds={"python", "openai", "postgres"}, skippable=True,
+                        description="Each partition's prompts, deterministic for its date and "
+                        "theme, stored in the `prompt_example` table (downstream assets read "
+                        "them from there). In batch mode, the original's first stage "
+                        "materialises once its examples are collected.")],
+    ins={"yaml_spec": dg.AssetIn()},
     partitions_def=theme_date_partitions,
     backfill_policy=data_backfill_policy(),
-    kinds={"python", "openai", "postgres"},
     check_specs=[dg.AssetCheckSpec("llm_smoke_test", asset="prompt_examples")],
+    can_subset=True,
 )
 def prompt_examples(
     context: dg.AssetExecutionContext,
@@ -41,9 +50,7 @@ def prompt_examples(
     store: CorrectionStoreResource,
     text_generator: TextGeneratorResource,
     artifacts: ArtifactStoreResource,
-):  # MaterializeResult: asset checks are outputs, so no annotation
-    """Each partition's prompts, deterministic for its date and theme, stored in the
-    `prompt_example` table (downstream assets read them from there)."""
+):
     partitions = partitions_in_run(context)
     missing = sorted({theme for _, theme in partitions} - set(yaml_spec))
     if missing:
@@ -57,13 +64,18 @@ def prompt_examples(
     asked = {partition: batch for partition, batch in requests.items() if batch}
     # Every partition's first-stage requests asked of the model as one batch, each answer
     # kept (an unusable one with its reason); rows stored partition by partition.
-    answers = (answer_journaled(context, text_generator, artifacts, "prompt_examples", asked)
-               if asked else None)
     correction_store = store.get_store()
+    ledger = correction_store.batch_ledger()
+    answers = (answer_journaled(context, text_generator, artifacts, "prompt_examples", asked,
+                                ledger) if asked else None)
+    if answers is not None and answers.waiting:
+        yield from waiting_observations("prompt_examples", answers, ledger)
+        return
     table, unreachable, rows_first = [], {}, None
     for (date, theme), batch in requests.items():
         if batch and (reason := answers.unreachable(batch)):
             unreachable[(date, theme)] = reason
+            answers.settled((date, theme))
             continue
         texts = [answers.texts[r.prompt_id] for r in batch] if batch else []
         rows = stages[(date, theme)].prompts(date, batch, texts)
@@ -91,8 +103,10 @@ def prompt_examples(
             "rejected": sum(row["rejected"] for row in table),
             "answers_from_journal": answers.from_journal,
             **{f"usage_{k}": v for k, v in answers.usage.items()},
+            **text_generator.cost(answers.usage),
         }
-    return dg.MaterializeResult(
+    yield dg.MaterializeResult(
+        asset_key="prompt_examples",
         metadata={**metadata,
                   "per_partition": dg.MetadataValue.md(pd.DataFrame(table).to_markdown(index=False)),
                   "first_prompt": dg.MetadataValue.md(first.prompt if first else "")},
