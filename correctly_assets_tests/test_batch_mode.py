@@ -143,7 +143,9 @@ def test_requests_past_their_attempts_are_kept_as_failed_rows_with_the_reason(
         instance, resources):
     _head(instance, resources)
     partition = f"{DATE}|work"
-    with serve_in_thread(batch_faults=BatchFaults(error_every=2)) as server:
+    # The error lines quote the key, as a server's "Incorrect API key provided: ..." does.
+    faults = BatchFaults(error_every=2, error_message=f"Incorrect API key provided: {KEY}")
+    with serve_in_thread(batch_faults=faults) as server:
         resources["text_generator"] = _generator(server, max_batch_attempts=1)
         assert _materialize(instance, resources, ["prompt_examples"], partition).success
         assert _materialize(instance, resources, ["generated_texts"], partition).success
@@ -153,8 +155,10 @@ def test_requests_past_their_attempts_are_kept_as_failed_rows_with_the_reason(
     texts = resources["store"].get_store().load_generated_texts(DATE, "work")
     failed = [t for t in texts if not t.accepted]
     assert len(texts) == 6 and len(failed) == 3
-    assert all(t.rejection_reason.startswith("request failed: batch: HTTP 500: server_error")
-               and "(asked 1 times)" in t.rejection_reason for t in failed)
+    assert all(t.rejection_reason.startswith("request failed: batch: HTTP 500: server_error: "
+                                             "Incorrect API key provided: [REDACTED]")
+               and "(asked 1 times)" in t.rejection_reason for t in failed), failed[0]
+    assert KEY not in _all_events_text(result)
     metadata = result.asset_materializations_for_node("generated_texts")[0].metadata
     assert metadata["usage_batch_requests_given_up"].value == 3
 

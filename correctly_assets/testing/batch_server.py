@@ -35,6 +35,7 @@ class BatchFaults:
     fail_next: int = 0
     expire_next: int = 0
     error_every: int = 0
+    error_message: str = "injected server error"  # what an error line says (say, a key)
     complete_after_s: float = 0.0
     max_file_bytes: int = MAX_FILE_BYTES
     max_file_requests: int = MAX_REQUESTS_PER_FILE
@@ -147,7 +148,8 @@ def batch_routes(state: BatchState, complete_line) -> list[Route]:
                 "metadata": body.get("metadata") or {},
                 "_lines": lines, "_fate": fate,
                 "_ends_at": time.monotonic() + state.faults.complete_after_s,
-                "_error_every": state.faults.error_every}
+                "_error_every": state.faults.error_every,
+                "_error_message": state.faults.error_message}
             return JSONResponse(_public(state.batches[ident]))
 
     def run_to_end(batch: dict) -> None:
@@ -165,7 +167,7 @@ def batch_routes(state: BatchState, complete_line) -> list[Route]:
             state.answered[line["custom_id"]] += 1
             every = batch["_error_every"]
             if every and number % every == 0:
-                status, body = 500, {"error": {"message": "injected server error",
+                status, body = 500, {"error": {"message": batch["_error_message"],
                                                "type": "server_error", "code": "server_error"}}
             else:
                 status, body = complete_line(line["body"])
