@@ -7,7 +7,7 @@ import pytest
 from dagster_openai import OpenAIResource
 from mlflow import MlflowClient
 
-from correctly_assets.definitions import data_assets, model_assets
+from correctly_assets.definitions import data_assets, defs, model_assets
 from correctly_assets.domain.preferences import SOURCES
 from correctly_assets.testing.databases import original_train_rows
 from correctly_assets.resources.text_generator import TextGeneratorResource
@@ -143,3 +143,21 @@ def test_the_judge_is_asked_over_http_and_its_verdicts_make_the_pairs(resources,
     stored = store.load_preference_pairs(partition=(DATE, "food"))
     assert len(stored) == verdicts.get("reply_worse", 0) > 0
     assert {p.source for p in stored} == {"llm_judged"}
+
+    # The judge in batch mode: the run submits and stores nothing; the batch sensor's run
+    # collects the verdicts, and the pairs are those of the synchronous judge.
+    with serve_in_thread() as server:
+        batch = {**resources, "text_generator": TextGeneratorResource(
+            openai=OpenAIResource(api_key="sk-judge-secret-0123456789", base_url=server.base_url),
+            model="local-judge", mode="batch")}
+        submitted = _pairs(instance, batch, f"{DATE}|food", sources=["llm_judged"])
+        assert submitted.success and not submitted.asset_materializations_for_node("preference_pairs")
+        assert server.stats.requests == 0 and server.batches.as_dict()["batches"] == 1
+        with dg.build_sensor_context(instance=instance, resources={
+                name: batch[name] for name in ("text_generator", "store")}) as context:
+            [request] = defs.resolve_sensor_def("llm_batch_sensor")(context)
+        assert [k.to_user_string() for k in request.asset_selection] == ["preference_pairs"]
+        collected = _pairs(instance, batch, request.partition_key, sources=["llm_judged"])
+    assert collected.success
+    assert _metadata(collected)["judge_verdicts"] == verdicts
+    assert store.load_preference_pairs(partition=(DATE, "food")) == stored

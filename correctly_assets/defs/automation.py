@@ -76,8 +76,8 @@ BATCHES_CHECKED_PER_TICK = 200
 SUBMISSION_STALE_AFTER_S = 1800
 
 
-@dg.sensor(target=dg.AssetSelection.assets(*DAILY_DATA_ASSETS), minimum_interval_seconds=60,
-           default_status=dg.DefaultSensorStatus.RUNNING)
+@dg.sensor(target=dg.AssetSelection.assets(*DAILY_DATA_ASSETS, "preference_pairs"),
+           minimum_interval_seconds=60, default_status=dg.DefaultSensorStatus.RUNNING)
 def llm_batch_sensor(context: dg.SensorEvaluationContext, text_generator: TextGeneratorResource,
                      store: CorrectionStoreResource):
     """Batch mode: asks the server how the ledger's open batches stand, then requests a run

@@ -158,8 +158,14 @@ async def batch_round(
     prompts_by_partition: dict[Partition, list[PromptExample]], settings: BatchSettings,
     cache: Path, downstream: list[str], secrets: Iterable[str] = (),
     on_answer: Callable[[PromptExample, GeneratedText], None] | None = None,
+    answer_row: Callable | None = None, failed_row: Callable | None = None,
 ) -> Round:
+    """`answer_row(prompt, completion, secrets)` and `failed_row(prompt, reason, secrets)`
+    make each prompt's row: by default a GeneratedText, judged and redacted as the
+    synchronous path does (the judge passes its own, for verdicts). A prompt is anything
+    with prompt_id, date, theme and prompt (and optionally its own sampling settings)."""
     secrets = tuple(secrets)
+    answer_row, failed_row = answer_row or _judged, failed_row or _failed_row
     partitions = sorted(prompts_by_partition)
     result = Round()
     with ledger.partition_lock(asset, partitions):
@@ -202,13 +208,13 @@ async def batch_round(
                                     settings.system_prompt, settings.max_tokens)
                 custom = custom_id(prompt.prompt_id, body)
                 if custom in answers:
-                    text = _judged(prompt, answers[custom].completion, secrets)
+                    text = answer_row(prompt, answers[custom].completion, secrets)
                 elif custom in held:
                     waiting[partition].add(held[custom].id)
                     continue
                 elif attempts[custom] >= settings.max_attempts:
-                    text = _failed_row(prompt, f"{reasons[custom]} (asked {attempts[custom]} times)",
-                                       secrets)
+                    text = failed_row(prompt, f"{reasons[custom]} (asked {attempts[custom]} times)",
+                                      secrets)
                     result.given_up += 1
                 else:
                     result.resubmitted += attempts[custom] > 0

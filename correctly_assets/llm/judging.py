@@ -103,6 +103,28 @@ class Judgement:
     error: str = ""  # why there is none (scrubbed of secrets)
 
 
+@dataclass(frozen=True)
+class PartitionJudgeRequest:
+    """A judge prompt about one train row, for the Batch API (a request names its row)."""
+
+    prompt_id: str
+    date: str
+    theme: str
+    prompt: str
+
+
+def judgement_of(request, completion, secrets: tuple[str, ...] = ()) -> Judgement:
+    """A batch answer's verdict, or why it is none."""
+    try:
+        return Judgement(parse_verdict(completion.text))
+    except ValueError as err:
+        return Judgement(None, redact(str(err), secrets)[:500])
+
+
+def no_judgement(request, reason: str, secrets: tuple[str, ...] = ()) -> Judgement:
+    return Judgement(None, redact(f"batch: {reason}", secrets)[:500])
+
+
 async def judge_async(prompts: list[str], complete: AsyncComplete, max_concurrency: int,
                       secrets: Iterable[str] = (), batch_deadline: float | None = None,
                       ) -> list[Judgement]:

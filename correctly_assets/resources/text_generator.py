@@ -30,7 +30,10 @@ from ..llm.generation import (
 from ..llm.batch_client import BatchClient
 from ..llm.batch_mode import BatchSettings, Ledger, Round, batch_round
 from ..llm.pricing import DEFAULT_PRICES, cost
-from ..llm.judging import JUDGE_SYSTEM_PROMPT, Judgement, judge_async, offline_verdict
+from ..llm.judging import (
+    JUDGE_SYSTEM_PROMPT, Judgement, PartitionJudgeRequest, judge_async, judgement_of,
+    no_judgement, offline_verdict,
+)
 from ..domain.models import GeneratedText, PromptExample
 
 
@@ -153,15 +156,33 @@ class TextGeneratorResource(dg.ConfigurableResource):
                              "CORRECTLY_LLM_MODE=sync")
         settings = BatchSettings(self.model, self.temperature, GENERATION_SYSTEM_PROMPT,
                                  self.max_tokens, self.generator, self.max_batch_attempts)
+        return self._round(context, ledger, asset, prompts_by_partition, settings, cache,
+                           downstream, on_answer=on_answer)
+
+    def judge_in_batches(
+        self, context: dg.AssetExecutionContext, ledger: Ledger, asset: str,
+        requests_by_partition: dict[tuple[str, str], list[PartitionJudgeRequest]], cache: Path,
+    ) -> Round:
+        """The judge's verdicts through the Batch API (a Round of Judgements by prompt id):
+        the same model, temperature 0, a few tokens, as `judge` asks them."""
+        if self.openai is None:
+            raise dg.Failure("the judge's batch mode needs an OpenAI-compatible server")
+        settings = BatchSettings(self.model, 0.0, JUDGE_SYSTEM_PROMPT, 8,
+                                 f"judge|{self.generator}", self.max_batch_attempts)
+        return self._round(context, ledger, asset, requests_by_partition, settings, cache, [],
+                           answer_row=judgement_of, failed_row=no_judgement)
+
+    def _round(self, context, ledger, asset, prompts_by_partition, settings, cache, downstream,
+               **rows) -> Round:
         count = sum(len(batch) for batch in prompts_by_partition.values())
-        context.log.info(f"Batch mode: {count} prompts in {len(prompts_by_partition)} "
+        context.log.info(f"Batch mode: {count} requests in {len(prompts_by_partition)} "
                          f"partition(s) of {asset}, with {self.model}")
 
         async def run() -> Round:
             client = self.batch_client()
             try:
                 return await batch_round(client, ledger, asset, prompts_by_partition, settings,
-                                         cache, downstream, (self.openai.api_key,), on_answer)
+                                         cache, downstream, (self.openai.api_key,), **rows)
             finally:
                 await client.close()
         return asyncio.run(run())

@@ -32,6 +32,8 @@ def downstream_in_run(context: dg.AssetExecutionContext, asset: str) -> list[str
     # The run's selection: a launched run names it; a materialize() run's job holds only it.
     keys = context.run.asset_selection or context.job_def.asset_layer.selected_asset_keys
     selected = {key.to_user_string() for key in keys}
+    if asset not in DATA_ASSETS:
+        return []
     return [name for name in DATA_ASSETS[DATA_ASSETS.index(asset) + 1:] if name in selected]
 
 
@@ -126,16 +128,17 @@ def _batch_round(context, text_generator, artifacts, asset, prompts_by_partition
     return JournaledAnswers(round_.texts, usage, 0, journals, asset, ledger, round_.waiting)
 
 
-def waiting_observations(asset: str, answers: JournaledAnswers, ledger: BatchLedger):
+def waiting_observations(asset: str, waiting: dict[Partition, list[dict]], usage: dict,
+                         ledger: BatchLedger):
     """What a batch-mode run leaves waiting, shown in the UI as each partition's observation:
     its batches, their status and requests. Nothing is materialised."""
-    for date, theme in sorted(answers.waiting):
+    for date, theme in sorted(waiting):
         table = ledger.partition_batches(asset, (date, theme))
         yield dg.AssetObservation(
             asset_key=asset, partition=f"{date}|{theme}",
             metadata={"waiting_for_batches": len(table),
                       "batches": dg.MetadataValue.md(pd.DataFrame(table).to_markdown(index=False)),
-                      **{f"usage_{k}": v for k, v in answers.usage.items()}})
+                      **{f"usage_{k}": v for k, v in usage.items()}})
 
 
 def unreachable_failure(unreachable: dict[Partition, str], stored: int) -> dg.Failure:

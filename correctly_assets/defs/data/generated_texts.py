@@ -70,7 +70,7 @@ def generated_texts(
     answers = answer_journaled(context, text_generator, artifacts, "generated_texts",
                                prompts_by_partition, ledger)
     if answers.waiting:
-        yield from waiting_observations("generated_texts", answers, ledger)
+        yield from waiting_observations("generated_texts", answers.waiting, answers.usage, ledger)
         return
     text_by_id, usage = answers.texts, answers.usage
     texts = [text_by_id[p.prompt_id] for p in prompts]

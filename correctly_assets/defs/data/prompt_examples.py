@@ -69,7 +69,7 @@ def prompt_examples(
     answers = (answer_journaled(context, text_generator, artifacts, "prompt_examples", asked,
                                 ledger) if asked else None)
     if answers is not None and answers.waiting:
-        yield from waiting_observations("prompt_examples", answers, ledger)
+        yield from waiting_observations("prompt_examples", answers.waiting, answers.usage, ledger)
         return
     table, unreachable, rows_first = [], {}, None
     for (date, theme), batch in requests.items():

@@ -5,7 +5,7 @@ from collections import Counter
 import dagster as dg
 
 from ...domain.chat_format import learner_text
-from ...llm.judging import judge_prompt
+from ...llm.judging import PartitionJudgeRequest, judge_prompt
 from ...evaluation.gleu import sentence_gleu
 from ...domain.preferences import (
     DEFAULT_MARGIN,
@@ -17,6 +17,7 @@ from ...domain.preferences import (
     pair_report,
 )
 from ...evaluation.corrector import Corrector
+from ..data.answering import waiting_observations
 from ..partitions import data_backfill_policy, partitions_in_run, theme_date_partitions
 from ...resources.files import ArtifactStoreResource
 from ...resources.store import CorrectionStoreResource
@@ -44,15 +45,23 @@ class PreferencePairsConfig(dg.Config):
     max_length_ratio: float = 1.5
 
 
-@dg.asset(
-    group_name="model",
+# A multi_asset of one asset with can_subset, as the LLM stages: in batch mode a run may
+# end with the judge's verdicts still in their batches, and nothing to materialise yet.
+@dg.multi_asset(
+    name="preference_pairs",
+    specs=[dg.AssetSpec(
+        "preference_pairs", group_name="model", kinds={"postgres"}, skippable=True,
+        deps=["train_split", dg.AssetDep("fine_tuned_model",
+                                         partition_mapping=dg.MultiToSingleDimensionPartitionMapping(
+                                             partition_dimension_name="date"))],
+        description="For each train row, its answer (chosen) and a worse one (rejected), the "
+        "source of each recorded. Held-out pairs come from validation rows, so the split's "
+        "leak-free grouping holds for pairs too. Stored beside the train rows (the original's "
+        "`rejected` column). In batch mode the judge's verdicts come through the Batch API.")],
     partitions_def=theme_date_partitions,
-    deps=["train_split", dg.AssetDep("fine_tuned_model",
-                                     partition_mapping=dg.MultiToSingleDimensionPartitionMapping(
-                                         partition_dimension_name="date"))],
     backfill_policy=data_backfill_policy(),
-    kinds={"postgres"},
     check_specs=[dg.AssetCheckSpec(name, asset="preference_pairs") for name in CHECKS],
+    can_subset=True,
 )
 def preference_pairs(
     context: dg.AssetExecutionContext,
@@ -60,25 +69,20 @@ def preference_pairs(
     store: CorrectionStoreResource,
     artifacts: ArtifactStoreResource,
     text_generator: TextGeneratorResource,
-):  # MaterializeResult: asset checks are outputs, so no annotation
-    """For each train row, its answer (chosen) and a worse one (rejected), the source of each
-    recorded. Held-out pairs come from validation rows, so the split's leak-free grouping
-    holds for pairs too. Stored beside the train rows (the original's `rejected` column)."""
+):
     try:
         check_sources(config.sources)
     except ValueError as err:
         raise dg.Failure(f"preference_pairs config: {err}") from None
     correction_store = store.get_store()
     correctors: dict[str, Corrector] = {}
-    pairs, rows, cut_off, judge_errors = [], 0, 0, Counter()
-    verdicts = Counter()
+    prepared, cut_off = {}, 0
     for date, theme in partitions_in_run(context):
         examples = correction_store.load_train_examples(partition=(date, theme))
         if not examples:
             raise dg.Failure(f"partition {date}|{theme}: no train_split rows; "
                              "materialise train_split for it first")
-        answers = {t.prompt_id: t.parsed for t in correction_store.load_generated_texts(date, theme)}
-        replies, judged = {}, {}
+        replies = {}
         if any(s in POLICY_SOURCES for s in config.sources):
             if date not in correctors:
                 correctors[date] = _corrector(artifacts, date, theme, config)
@@ -86,16 +90,48 @@ def preference_pairs(
                 [learner_text(e.messages[1]["content"]) for e in examples])
             replies = {e.prompt_id: reply for e, (reply, ended) in zip(examples, answered) if ended}
             cut_off += sum(not ended for _, ended in answered)
-        if "llm_judged" in config.sources:
-            judged, errors, counted = _judge(context, text_generator, examples, replies, config.seed)
+        prepared[(date, theme)] = (examples, replies)
+
+    judge_errors, verdicts, judged = Counter(), Counter(), {}
+    if "llm_judged" in config.sources:
+        asked = {partition: _judge_prompts(examples, replies, config.seed)
+                 for partition, (examples, replies) in prepared.items()}
+        for _, _, errors in asked.values():
+            judge_errors.update(errors)
+        ledger = correction_store.batch_ledger()
+        if text_generator.mode == "batch" and text_generator.openai is not None:
+            requests = {(date, theme): [PartitionJudgeRequest(prompt_id, date, theme, prompt)
+                                        for (prompt_id, _), prompt in zip(pending, prompts)]
+                        for (date, theme), (pending, prompts, _) in asked.items() if pending}
+            round_ = text_generator.judge_in_batches(context, ledger, "preference_pairs", requests,
+                                                     artifacts.path("llm_batches"))
+            if round_.waiting:
+                usage = {"batch_requests_submitted": round_.submitted,
+                         "batches_created": round_.batches_created}
+                yield from waiting_observations("preference_pairs", round_.waiting, usage, ledger)
+                return
+            judgements = round_.texts
+        else:
+            prompts = [prompt for pending, batch, _ in asked.values() for prompt in batch]
+            ids = [prompt_id for pending, _, _ in asked.values() for prompt_id, _ in pending]
+            judgements = dict(zip(ids, text_generator.judge(context, prompts)))
+        for pending, _, _ in asked.values():
+            j, errors, counted = _verdicts(pending, judgements)
+            judged |= j
             judge_errors.update(errors)
             verdicts.update(counted)
+
+    pairs, rows = [], 0
+    for (date, theme), (examples, replies) in prepared.items():
+        answers = {t.prompt_id: t.parsed for t in correction_store.load_generated_texts(date, theme)}
         made = [pair_for(e, config.sources, answer=answers.get(e.prompt_id),
                          policy_reply=replies.get(e.prompt_id),
                          judged_worse=judged.get(e.prompt_id), margin=config.margin,
                          seed=config.seed, score=sentence_gleu) for e in examples]
         made = [p for p in made if p is not None]
         correction_store.replace_preference_pairs(date, theme, made)
+        if "llm_judged" in config.sources and text_generator.mode == "batch":
+            correction_store.batch_ledger().mark_stored("preference_pairs", (date, theme))
         pairs += made
         rows += len(examples)
     if judge_errors:
@@ -105,7 +141,7 @@ def preference_pairs(
         context.log.warning(f"{cut_off} model replies were cut off at their token limit "
                             f"(max_new_tokens {config.max_new_tokens or 'from the model'}) "
                             "and not used")
-    return _result(pairs, rows, cut_off, verdicts, judge_errors, config)
+    yield _result(pairs, rows, cut_off, verdicts, judge_errors, config)
 
 
 def _corrector(artifacts: ArtifactStoreResource, date: str, theme: str,
@@ -119,9 +155,9 @@ def _corrector(artifacts: ArtifactStoreResource, date: str, theme: str,
     return Corrector(model_dir, max_new_tokens=config.max_new_tokens or None)
 
 
-def _judge(context, text_generator: TextGeneratorResource, examples, replies, seed: str):
-    """({prompt id: whether the judge marked the model's reply worse}, the errors, the
-    verdicts as chosen/reply/same), for the replies that differ from the chosen answer."""
+def _judge_prompts(examples, replies, seed: str):
+    """([(prompt id, whether the chosen answer is shown first)], the judge prompts, the
+    errors), for the replies that differ from the chosen answer."""
     asked, prompts, errors = [], [], Counter()
     for e in examples:
         chosen, reply = e.messages[2]["content"], replies.get(e.prompt_id)
@@ -135,8 +171,15 @@ def _judge(context, text_generator: TextGeneratorResource, examples, replies, se
             errors[str(err)] += 1
             continue
         asked.append((e.prompt_id, first))
-    judged, verdicts = {}, Counter()
-    for (prompt_id, first), judgement in zip(asked, text_generator.judge(context, prompts)):
+    return asked, prompts, errors
+
+
+def _verdicts(asked, judgements: dict):
+    """({prompt id: whether the judge marked the model's reply worse}, the errors, the
+    verdicts as chosen/reply/same)."""
+    judged, verdicts, errors = {}, Counter(), Counter()
+    for prompt_id, first in asked:
+        judgement = judgements[prompt_id]
         if judgement.verdict is None:
             errors[judgement.error] += 1
             continue
