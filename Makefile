@@ -3,7 +3,7 @@ export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
 DATE ?= $(shell date -u +%F)
 VENV := .venv/bin
 
-.PHONY: setup demo test test-unit test-integration test-ui test-adversarial test-deploy dev serve screenshot bench-generation bench-backfill bench-serving bench-training bench-demo-model bench-preferences bench-real-size
+.PHONY: setup demo test test-unit test-integration test-ui test-adversarial test-deploy dev serve screenshot bench-generation bench-backfill bench-serving bench-training bench-demo-model bench-preferences bench-batch-cost bench-real-size
 
 setup:
 	bash scripts/setup.sh
@@ -47,6 +47,9 @@ bench-demo-model:
 
 bench-preferences:
 	$(VENV)/python benchmarks/preferences.py
+
+bench-batch-cost:
+	$(VENV)/python benchmarks/batch_cost.py
 
 # gemma-3-1b's shapes, random, through SFT, DPO, registry and serving on this CPU (about 15 min).
 bench-real-size:

@@ -268,6 +268,11 @@ def test_the_original_workbooks_run_both_llm_stages_per_korean_partition(
     assert spec_metadata["grid_combinations_per_partition"].value == 12
     assert spec_metadata["max_completion_tokens_per_partition"].value == 2 * 6 * (100 + 600)
     assert DIARY in spec_metadata["grid_per_partition"].value
+    # What a day of every theme can cost with the generator's model, both ways.
+    assert spec_metadata["llm_model_priced"].value == "gpt-4o-mini"
+    batch = spec_metadata["max_usd_batch_per_day_of_every_theme"].value
+    assert 0 < batch == pytest.approx(
+        spec_metadata["max_usd_synchronous_per_day_of_every_theme"].value / 2, abs=1e-4)
 
     result = _materialize_partition(instance, resources, DIARY)
     assert result.success

@@ -125,8 +125,13 @@ def test_what_a_partition_costs(specs):
     assert cost["combinations"] == 12 and cost["left_out"] == 12
     # each combination's length, for each of the two stages
     assert cost["max_completion_tokens"] == 2 * 6 * (100 + 600)
+    requests = example_requests(specs[DIARY], DATE)
     assert cost["first_stage_prompt_characters"] == sum(
-        len(r.prompt) + len(r.system_prompt) for r in example_requests(specs[DIARY], DATE))
+        len(r.prompt) + len(r.system_prompt) for r in requests)
+    # Prompt tokens at most the prompts' bytes: each prompt once per stage, and in the
+    # second stage its example too, at most that example's length in tokens.
+    first_stage_bytes = sum(len((r.prompt + r.system_prompt).encode()) for r in requests)
+    assert cost["max_prompt_tokens"] == 2 * first_stage_bytes + sum(r.max_tokens for r in requests)
 
 
 def test_a_bad_grid_file_is_named(tmp_path, specs):

@@ -132,21 +132,33 @@ def one_shot_prompts(spec: OriginalThemeSpec, requests: list[PromptExample],
 def grid_cost(spec: OriginalThemeSpec) -> dict[str, int]:
     """What one partition of the theme asks for: the combinations, those left out (a tone
     of another form), the second stage's answers when every example is usable, the first
-    stage's prompts in characters, and the most completion tokens both stages together can
-    use (each answer is capped at its length)."""
+    stage's prompts in characters, and bounds on the tokens both stages together can use.
+
+    Completion tokens are bounded by each answer's length. Prompt tokens are bounded by
+    UTF-8 bytes: a byte-level BPE token (OpenAI's, Gemma's) covers at least one byte. A
+    second-stage prompt is its combination's first-stage prompt with the example filled in,
+    and the example is a first-stage answer, so at most its length in tokens."""
     grid = expand_grid(spec.grid, spec.workbooks)
     lengths = {length.id: length.length for length in spec.workbooks.lengths}
-    settings = [s for c in grid.combinations for s in answer_settings(spec.grid, c)]
     books = spec.workbooks
+    characters = prompt_bytes = second_stage = answers = 0
     # One prompt at a time, counted and let go: never the whole partition's prompts at once.
-    characters = sum(len(_prompt(spec, c, example=""))
-                     + len(_record(books.system_prompts, c.system_prompt_id).text or "")
-                     for c in grid.combinations)
+    for c in grid.combinations:
+        text = _prompt(spec, c, example="") + (
+            _record(books.system_prompts, c.system_prompt_id).text or "")
+        characters += len(text)
+        size = len(text.encode())
+        prompt_bytes += size
+        settings = answer_settings(spec.grid, c)
+        answers += len(settings)
+        second_stage += len(settings) * (size + lengths[c.length_id])
     return {
         "combinations": len(grid.combinations),
         "left_out": grid.left_out,
-        "answers": len(settings),
+        "answers": answers,
         "first_stage_prompt_characters": characters,
+        "max_prompt_tokens": prompt_bytes + second_stage,
         "max_completion_tokens": grid.max_completion_tokens + sum(
-            lengths[length_id] for _, length_id in settings),
+            lengths[length_id] for c in grid.combinations
+            for _, length_id in answer_settings(spec.grid, c)),
     }
