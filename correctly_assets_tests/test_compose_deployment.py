@@ -71,11 +71,13 @@ class Deployment:
         self.client = DagsterGraphQLClient("127.0.0.1", port_number=ports["DAGSTER_UI_PORT"])
 
     def compose(self, *args: str, timeout_s: float = 600, check: bool = True,
-                files: tuple[str, ...] = ("docker/compose.yaml",)) -> str:
+                files: tuple[str, ...] = ("docker/compose.yaml",),
+                env_file: Path | None = None) -> str:
         binary = Path(sys.executable).parent / "docker-compose"
         layered = [arg for file in files for arg in ("-f", file)]
         return sh(str(binary), "-p", PROJECT, *layered,
-                  "--env-file", str(self.env_file), *args, timeout_s=timeout_s, check=check)
+                  "--env-file", str(env_file or self.env_file), *args, timeout_s=timeout_s,
+                  check=check)
 
     def sql(self, query: str) -> list[list[str]]:
         out = self.compose("exec", "-T", "postgres", "psql", "-U", "correctly", "-d", "correctly",
@@ -365,6 +367,55 @@ def test_the_original_workbooks_run_both_llm_stages_in_run_containers(deployment
     finally:
         deployment.run("workbook_job")
     assert sorted(deployment.graphql.themes()) == sorted(themes)
+
+
+LLM_FILES = ("docker/compose.yaml", "docker/compose.llm-stand-in.yaml")
+DAGSTER_SERVICES = ("user_code", "webserver", "daemon")
+
+
+def test_one_partition_in_batch_mode_through_the_run_containers(deployment, themes, tmp_path):
+    """CORRECTLY_LLM_MODE=batch against the project's test server on the compose network: a
+    run container submits the partition's batch, the daemon's batch sensor sees it end and
+    launches the run container that collects it; the key reaches no row."""
+    key = secrets.token_urlsafe(24)
+    batch_env = tmp_path / ".env"
+    batch_env.write_text(deployment.env_file.read_text() + (
+        f"OPENAI_API_KEY=sk-{key}\nOPENAI_BASE_URL=http://llm:8001/v1\n"
+        "CORRECTLY_LLM_MODEL=gpt-4o-mini\nCORRECTLY_LLM_MODE=batch\n"))
+    partition = f"2026-05-24|{themes[2]}"
+    date, theme = partition.split("|")
+    try:
+        deployment.compose("up", "-d", "--no-build", "--wait", "--wait-timeout", "240", "llm",
+                           *DAGSTER_SERVICES, files=LLM_FILES, env_file=batch_env, timeout_s=300)
+        started = time.perf_counter()
+        deployment.run("__ASSET_JOB", tags={"dagster/partition": partition}, assets=DAILY_DATA)
+        # Submitted: prompt_examples stored, generated_texts waiting for its batch.
+        assert deployment.sql("SELECT count(*) FROM generated_text "
+                              f"WHERE date = '{date}' AND theme = '{theme}'") == [["0"]]
+        [[batches]] = deployment.sql("SELECT count(*) FROM llm_batch")
+        assert batches == "1"
+        wait_for(lambda: deployment.sql(
+            "SELECT count(*) FROM train_split "
+            f"WHERE date = '{date}' AND theme = '{theme}'") == [[str(EXAMPLES_PER_PARTITION)]]
+            or None, 300, "the batch sensor's run collecting the partition")
+        figure("batch mode: submit to collected, one partition", time.perf_counter() - started)
+        rows = deployment.sql("SELECT count(*), count(after_text) FROM generated_text "
+                              f"WHERE date = '{date}' AND theme = '{theme}'")
+        assert rows == [[str(EXAMPLES_PER_PARTITION)] * 2], rows
+        assert deployment.sql("SELECT status, bool_and(r.stored) FROM llm_batch b JOIN "
+                              "llm_batch_request r ON r.batch = b.id GROUP BY status") == [
+            ["completed", "t"]]
+        leaked = deployment.sql(
+            "SELECT (SELECT count(*) FROM generated_text WHERE raw_answer || "
+            f"coalesce(rejection_reason, '') LIKE '%{key}%') + (SELECT count(*) FROM llm_batch "
+            f"WHERE coalesce(error, '') LIKE '%{key}%')")
+        assert leaked == [["0"]]
+    finally:
+        print("\n--- llm log (tail) ---\n" + deployment.compose(
+            "logs", "--tail", "15", "llm", check=False, timeout_s=60, files=LLM_FILES))
+        deployment.compose("rm", "-sf", "llm", check=False, timeout_s=120, files=LLM_FILES)
+        deployment.compose("up", "-d", "--no-build", "--wait", "--wait-timeout", "240",
+                           *DAGSTER_SERVICES, check=False, timeout_s=300)
 
 
 def test_no_run_container_is_left_behind(deployment, themes):
