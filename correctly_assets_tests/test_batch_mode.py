@@ -60,7 +60,8 @@ def _all_events_text(result) -> str:
     return json.dumps([str(e) for e in result.all_events])
 
 
-def test_a_partition_is_submitted_then_collected_with_a_synchronous_runs_rows(instance, resources):
+def test_a_partition_is_submitted_then_collected_with_a_synchronous_runs_rows(
+        instance, resources, tmp_path):
     _head(instance, resources)
     partition = f"{DATE}|travel"
     with serve_in_thread(batch_faults=BatchFaults(complete_after_s=0)) as server:
@@ -100,6 +101,9 @@ def test_a_partition_is_submitted_then_collected_with_a_synchronous_runs_rows(in
         batch_rows = _rows(store, "travel")
         assert len(batch_rows) == 6
         assert _sensor_runs(instance, resources) == []  # collected: nothing more to run
+        # The downloaded result files go once their batch is wholly stored.
+        cache = tmp_path / "artifacts" / "llm_batches"
+        assert cache.is_dir() and not list(cache.iterdir())
 
         resources["text_generator"] = _generator(server, mode="sync")
         assert _materialize(instance, resources, ["generated_texts"], partition).success

@@ -224,6 +224,7 @@ async def batch_round(
                 if on_answer is not None:
                     on_answer(prompt, text)
 
+        created: dict[str, str] = {}  # ledger id -> the status the server gave
         partition_of = {custom: (p.date, p.theme) for custom, _, p in to_submit}
         files = split_into_files([(custom, line) for custom, line, _ in to_submit],
                                  settings.max_requests_per_file, settings.max_file_bytes)
@@ -239,6 +240,7 @@ async def batch_round(
                 result.problems.append(f"submission {ledger_id} ({len(lines)} requests): {reason}")
             else:
                 ledger.update(ledger_id, state)
+                created[ledger_id] = state.status
                 result.batches_created += 1
             result.submitted += len(lines)
             for custom, _ in lines:
@@ -248,7 +250,8 @@ async def batch_round(
         for partition, ids in waiting.items():
             result.waiting[partition] = [
                 {"batch": by_id[i].batch_id if i in by_id else i,
-                 "status": by_id[i].status if i in by_id else "submitted"} for i in sorted(ids)]
+                 "status": by_id[i].status if i in by_id else created.get(i, SUBMITTING)}
+                for i in sorted(ids)]
         for partition in result.waiting:  # a waiting partition's rows are not stored yet
             for prompt in prompts_by_partition[partition]:
                 result.texts.pop(prompt.prompt_id, None)

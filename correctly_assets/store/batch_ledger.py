@@ -112,6 +112,21 @@ class BatchLedger:
                 llm_batch_request.c.theme == theme, llm_batch_request.c.stored.is_(False),
             ).values(stored=True)).rowcount
 
+    def settled_files(self, asset: str, partition: Partition) -> list[str]:
+        """The output and error files of the partition's batches whose every request is
+        now stored: their downloaded copies are no longer needed."""
+        date, theme = partition
+        query = text("""
+            SELECT b.output_file_id, b.error_file_id FROM llm_batch b
+            WHERE b.asset = :asset AND EXISTS (
+                SELECT 1 FROM llm_batch_request r
+                WHERE r.batch = b.id AND r.date = :date AND r.theme = :theme)
+              AND NOT EXISTS (
+                SELECT 1 FROM llm_batch_request r WHERE r.batch = b.id AND NOT r.stored)""")
+        with self.engine.connect() as conn:
+            rows = conn.execute(query, {"asset": asset, "date": iso_date(date), "theme": theme})
+            return [file_id for row in rows for file_id in row if file_id]
+
     # -- for the sensor ---------------------------------------------------------------
 
     def live_batches(self, limit: int) -> list[LedgerBatch]:

@@ -12,6 +12,8 @@ a run for each partition once its batches have ended.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import dagster as dg
 import pandas as pd
 
@@ -41,13 +43,14 @@ class JournaledAnswers:
     def __init__(self, texts: dict[str, GeneratedText], usage: dict, from_journal: int,
                  journals: dict[Partition, AnswerJournal], asset: str,
                  ledger: BatchLedger | None = None,
-                 waiting: dict[Partition, list[dict]] | None = None):
+                 waiting: dict[Partition, list[dict]] | None = None, cache: Path | None = None):
         self.texts = texts  # by prompt id, every prompt's (batch mode: every ready one's)
         self.usage = usage  # of the calls made in this run
         self.from_journal = from_journal
         self.waiting = waiting or {}  # batch mode: partitions with requests in live batches
         self._journals = journals
         self._asset, self._ledger = asset, ledger
+        self._cache = cache  # batch mode: where the batches' result files are downloaded
 
     def unreachable(self, prompts: list[PromptExample]) -> str | None:
         """Why no prompt of a partition has an answer, when every call for it failed (the
@@ -65,9 +68,12 @@ class JournaledAnswers:
         self.settled(partition)
 
     def settled(self, partition: Partition) -> None:
-        """Batch mode: the partition's requests are done with, stored or failed for good."""
+        """Batch mode: the partition's requests are done with, stored or failed for good;
+        the downloaded files of batches now wholly done are removed."""
         if self._ledger is not None:
             self._ledger.mark_stored(self._asset, partition)
+            for file_id in self._ledger.settled_files(self._asset, partition):
+                (self._cache / f"{file_id}.jsonl").unlink(missing_ok=True)
 
 
 def answer_journaled(
@@ -107,8 +113,9 @@ def _batch_round(context, text_generator, artifacts, asset, prompts_by_partition
                  journals) -> JournaledAnswers:
     if ledger is None:
         raise ValueError("batch mode needs the store's batch ledger")
+    cache = artifacts.path("llm_batches")
     round_ = text_generator.answer_in_batches(
-        context, ledger, asset, prompts_by_partition, artifacts.path("llm_batches"),
+        context, ledger, asset, prompts_by_partition, cache,
         downstream_in_run(context, asset),
         on_answer=lambda prompt, text: journals[(prompt.date, prompt.theme)].record(prompt, text))
     for problem in round_.problems:
@@ -125,7 +132,8 @@ def _batch_round(context, text_generator, artifacts, asset, prompts_by_partition
             f"{asset}: {len(round_.waiting)} partition(s) wait for their batches "
             f"({round_.submitted} requests submitted in {round_.batches_created} batch(es) now); "
             "the batch sensor collects each once its batches have ended")
-    return JournaledAnswers(round_.texts, usage, 0, journals, asset, ledger, round_.waiting)
+    return JournaledAnswers(round_.texts, usage, 0, journals, asset, ledger, round_.waiting,
+                            cache)
 
 
 def waiting_observations(asset: str, waiting: dict[Partition, list[dict]], usage: dict,
