@@ -94,6 +94,9 @@ def test_a_partition_is_submitted_then_collected_with_a_synchronous_runs_rows(
         assert metadata["accepted"].value == 6
         assert metadata["cost_usd_batch"].value * 2 == pytest.approx(
             metadata["cost_usd_synchronous"].value)
+        # one partition: its cost is the run's, at the batch price
+        assert metadata["cost_usd_per_partition"].value == {
+            partition: metadata["cost_usd_batch"].value}
         assert collected.asset_materializations_for_node("train_split")
         assert server.stats.requests == smoke_calls  # no synchronous call for the answers
         assert server.batches.as_dict()["answered_twice"] == 0

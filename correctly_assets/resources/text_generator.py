@@ -138,6 +138,19 @@ class TextGeneratorResource(dg.ConfigurableResource):
         return cost(self.model, usage.get("prompt_tokens", 0), usage.get("completion_tokens", 0),
                     self.prices)
 
+    def cost_by_partition(self, texts_by_partition: dict) -> dict[str, float]:
+        """Each partition's cost at this mode's price ("date|theme": US dollars)."""
+        if self.openai is None:
+            return {}
+        figures = {}
+        for (date, theme), texts in texts_by_partition.items():
+            usage = cost(self.model, sum(t.prompt_tokens for t in texts),
+                         sum(t.completion_tokens for t in texts), self.prices)
+            if "cost" in usage:
+                return {}
+            figures[f"{date}|{theme}"] = usage[f"cost_usd_{'batch' if self.mode == 'batch' else 'synchronous'}"]
+        return figures
+
     def batch_client(self) -> BatchClient:
         settings = self.openai
         return BatchClient(settings.api_key, settings.base_url, settings.organization,

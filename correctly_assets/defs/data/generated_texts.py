@@ -144,6 +144,8 @@ def generated_texts(
             "rejections": dg.MetadataValue.json(dict(quality.rejection_counts(texts))),
             **{f"usage_{k}": v for k, v in usage.items()},
             **text_generator.cost(usage),
+            **({"cost_usd_per_partition": dg.MetadataValue.json(per_partition)}
+               if (per_partition := text_generator.cost_by_partition(texts_by_partition)) else {}),
         },
         check_results=checks,
     )

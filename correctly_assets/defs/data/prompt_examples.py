@@ -88,7 +88,9 @@ def prompt_examples(
                           "examples": sum(t.accepted for t in texts),
                           "rejected": sum(not t.accepted for t in texts),
                           "prompt_tokens": sum(t.prompt_tokens for t in texts),
-                          "completion_tokens": sum(t.completion_tokens for t in texts)}
+                          "completion_tokens": sum(t.completion_tokens for t in texts),
+                          **{"cost_usd": usd for usd in text_generator.cost_by_partition(
+                              {(date, theme): texts}).values()}}
                          if batch else {})})
     if unreachable:
         raise unreachable_failure(unreachable, len(table))
