@@ -45,9 +45,9 @@ def _sensor_runs(instance, resources) -> list[dg.RunRequest]:
     return result if isinstance(result, list) else []
 
 
-def _collect(instance, resources, request: dg.RunRequest):
+def _collect(instance, resources, request: dg.RunRequest, **kwargs):
     return _materialize(instance, resources, [k.to_user_string() for k in request.asset_selection],
-                        request.partition_key)
+                        request.partition_key, **kwargs)
 
 
 def _rows(store, theme):
@@ -168,6 +168,27 @@ def test_requests_past_their_attempts_are_kept_as_failed_rows_with_the_reason(
     assert KEY not in _all_events_text(result)
     metadata = result.asset_materializations_for_node("generated_texts")[0].metadata
     assert metadata["usage_batch_requests_given_up"].value == 3
+
+
+def test_a_result_file_that_cannot_be_read_fails_the_run_and_the_next_run_reads_it(
+        instance, resources):
+    _head(instance, resources)
+    partition = f"{DATE}|food"
+    faults = BatchFaults()
+    with serve_in_thread(batch_faults=faults) as server:
+        resources["text_generator"] = _generator(server)
+        assert _materialize(instance, resources, ["prompt_examples"], partition).success
+        assert _materialize(instance, resources, ["generated_texts"], partition).success
+        [request] = _sensor_runs(instance, resources)
+        faults.content_fails = 3  # the download and the client's two retries
+        failed = _collect(instance, resources, request, raise_on_error=False)
+        assert not failed.success
+        assert "results not read" in _all_events_text(failed) and "injected" in _all_events_text(failed)
+        assert resources["store"].get_store().count_rows("generated_text", DATE, "food") == 0
+        again = _materialize(instance, resources, ["generated_texts"], partition)
+        assert again.success and again.asset_materializations_for_node("generated_texts")
+        assert server.batches.as_dict()["batches"] == 1  # read, not submitted again
+    assert resources["store"].get_store().count_rows("generated_text", DATE, "food") == 6
 
 
 def test_a_live_batch_is_never_submitted_again_and_a_lost_answer_is_found(

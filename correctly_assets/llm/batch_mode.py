@@ -80,6 +80,7 @@ class Round:
     given_up: int = 0  # requests kept as failed after max_attempts
     batches_created: int = 0
     problems: list[str] = field(default_factory=list)  # result lines that named no request
+    unread: list[str] = field(default_factory=list)  # ended batches whose files were not read
 
     def ready(self, partition: Partition) -> bool:
         return partition not in self.waiting
@@ -186,7 +187,7 @@ async def batch_round(
                            if batch.status in ENDED else {})
             except Exception as err:  # noqa: BLE001 - a download that fails: next round
                 reason = redact(f"{type(err).__name__}: {err}", secrets)[:500]
-                result.problems.append(f"batch {batch.batch_id}: results not read ({reason})")
+                result.unread.append(f"batch {batch.batch_id}: results not read ({reason})")
                 for custom in batch.requests:
                     held[custom] = batch  # its answers may be there: not submitted again
                 continue

@@ -9,6 +9,7 @@ is counted by custom id, so a test sees whether any request was sent twice:
 - `expire_next`: the next N batches expire with only their first half answered;
 - `error_every`: every k-th line of a batch is an error line (HTTP 500);
 - `complete_after_s`: how long a batch stays in progress;
+- `content_fails`: the next N downloads of a file's content answer 500;
 - `max_file_bytes` / `max_file_requests`: an input file past either is refused, as the API does.
 """
 
@@ -37,6 +38,7 @@ class BatchFaults:
     error_every: int = 0
     error_message: str = "injected server error"  # what an error line says (say, a key)
     complete_after_s: float = 0.0
+    content_fails: int = 0  # the next N downloads of a file's content answer 500
     max_file_bytes: int = MAX_FILE_BYTES
     max_file_requests: int = MAX_REQUESTS_PER_FILE
 
@@ -112,6 +114,11 @@ def batch_routes(state: BatchState, complete_line) -> list[Route]:
         return JSONResponse(_file_object(request.path_params["file_id"], entry))
 
     async def file_content(request: Request) -> Response:
+        with state.lock:
+            if state.faults.content_fails > 0:
+                state.faults.content_fails -= 1
+                return JSONResponse({"error": {"message": "injected download failure",
+                                               "type": "server_error"}}, status_code=500)
         entry = state.files.get(request.path_params["file_id"])
         if entry is None:
             return _error(404, "no such file")

@@ -120,6 +120,12 @@ def _batch_round(context, text_generator, artifacts, asset, prompts_by_partition
         on_answer=lambda prompt, text: journals[(prompt.date, prompt.theme)].record(prompt, text))
     for problem in round_.problems:
         context.log.warning(f"{asset}: {problem}")
+    if round_.unread:
+        # Loud, and nothing lost: the answers stay at the server, and the next round of
+        # these partitions (materialising them again) reads them.
+        raise dg.Failure(f"{asset}: {'; '.join(round_.unread)[:1500]}. Nothing was stored or "
+                         "submitted for the requests those batches hold; materialise the "
+                         "partition again to read them")
     texts = list(round_.texts.values())
     usage = {**usage_summary(texts), "model": text_generator.model, "mode": "batch",
              "batch_requests_submitted": round_.submitted,

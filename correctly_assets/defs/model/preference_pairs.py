@@ -105,6 +105,9 @@ def preference_pairs(
                         for (date, theme), (pending, prompts, _) in asked.items() if pending}
             round_ = text_generator.judge_in_batches(context, ledger, "preference_pairs", requests,
                                                      artifacts.path("llm_batches"))
+            if round_.unread:
+                raise dg.Failure(f"preference_pairs: {'; '.join(round_.unread)[:1500]}; "
+                                 "materialise the partition again to read them")
             if round_.waiting:
                 usage = {"batch_requests_submitted": round_.submitted,
                          "batches_created": round_.batches_created}
