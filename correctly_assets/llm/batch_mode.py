@@ -171,8 +171,8 @@ async def batch_round(
     result = Round()
     with ledger.partition_lock(asset, partitions):
         batches = sorted(ledger.open_batches(asset, partitions), key=lambda b: b.created_at)
-        await asyncio.gather(*(_refresh(client, ledger, b, secrets) for b in batches
-                               if b.live or b.batch_id is None and b.status != NOT_SUBMITTED))
+        # Live ones, "submitting" included: a submission cut short is looked up by our id.
+        await asyncio.gather(*(_refresh(client, ledger, b, secrets) for b in batches if b.live))
         answers: dict[str, Result] = {}
         reasons: dict[str, str] = {}
         attempts: dict[str, int] = defaultdict(int)
@@ -203,27 +203,23 @@ async def batch_round(
 
         to_submit: list[tuple[str, bytes, PromptExample]] = []
         waiting: dict[Partition, set[str]] = defaultdict(set)
+        rows: dict[Partition, list] = defaultdict(list)  # (prompt, row, given up)
         for partition in partitions:
             for prompt in prompts_by_partition[partition]:
                 body = request_body(prompt, settings.model, settings.temperature,
                                     settings.system_prompt, settings.max_tokens)
                 custom = custom_id(prompt.prompt_id, body)
                 if custom in answers:
-                    text = answer_row(prompt, answers[custom].completion, secrets)
+                    rows[partition].append(
+                        (prompt, answer_row(prompt, answers[custom].completion, secrets), False))
                 elif custom in held:
                     waiting[partition].add(held[custom].id)
-                    continue
                 elif attempts[custom] >= settings.max_attempts:
-                    text = failed_row(prompt, f"{reasons[custom]} (asked {attempts[custom]} times)",
-                                      secrets)
-                    result.given_up += 1
+                    reason = f"{reasons[custom]} (asked {attempts[custom]} times)"
+                    rows[partition].append((prompt, failed_row(prompt, reason, secrets), True))
                 else:
                     result.resubmitted += attempts[custom] > 0
                     to_submit.append((custom, request_line(custom, body), prompt))
-                    continue
-                result.texts[prompt.prompt_id] = text
-                if on_answer is not None:
-                    on_answer(prompt, text)
 
         created: dict[str, str] = {}  # ledger id -> the status the server gave
         partition_of = {custom: (p.date, p.theme) for custom, _, p in to_submit}
@@ -253,7 +249,13 @@ async def batch_round(
                 {"batch": by_id[i].batch_id if i in by_id else i,
                  "status": by_id[i].status if i in by_id else created.get(i, SUBMITTING)}
                 for i in sorted(ids)]
-        for partition in result.waiting:  # a waiting partition's rows are not stored yet
-            for prompt in prompts_by_partition[partition]:
-                result.texts.pop(prompt.prompt_id, None)
+        # Rows only for the partitions that are ready: a waiting one's are made next round.
+        for partition, made in rows.items():
+            if partition in result.waiting:
+                continue
+            for prompt, row, given_up in made:
+                result.texts[prompt.prompt_id] = row
+                result.given_up += given_up
+                if on_answer is not None:
+                    on_answer(prompt, row)
     return result

@@ -31,6 +31,8 @@ JUDGE_SYSTEM_PROMPT = (
     "word: A, B or SAME."
 )
 JUDGE_HEADER = "### Which correction is better? ###"
+# A verdict is one word; a few tokens leave room for a server's preamble.
+JUDGE_MAX_TOKENS = 8
 _FENCE_OPEN, _FENCE_CLOSE = "<<<", ">>>"
 _QUESTION = (
     "Which correction is better: it fixes the learner's mistakes, changes nothing that was "

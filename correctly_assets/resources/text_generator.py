@@ -31,8 +31,8 @@ from ..llm.batch_client import BatchClient
 from ..llm.batch_mode import BatchSettings, Ledger, Round, batch_round
 from ..llm.pricing import DEFAULT_PRICES, cost
 from ..llm.judging import (
-    JUDGE_SYSTEM_PROMPT, Judgement, PartitionJudgeRequest, judge_async, judgement_of,
-    no_judgement, offline_verdict,
+    JUDGE_MAX_TOKENS, JUDGE_SYSTEM_PROMPT, Judgement, PartitionJudgeRequest, judge_async,
+    judgement_of, no_judgement, offline_verdict,
 )
 from ..domain.models import GeneratedText, PromptExample
 
@@ -139,17 +139,12 @@ class TextGeneratorResource(dg.ConfigurableResource):
                     self.prices)
 
     def cost_by_partition(self, texts_by_partition: dict) -> dict[str, float]:
-        """Each partition's cost at this mode's price ("date|theme": US dollars)."""
-        if self.openai is None:
-            return {}
-        figures = {}
-        for (date, theme), texts in texts_by_partition.items():
-            usage = cost(self.model, sum(t.prompt_tokens for t in texts),
-                         sum(t.completion_tokens for t in texts), self.prices)
-            if "cost" in usage:
-                return {}
-            figures[f"{date}|{theme}"] = usage[f"cost_usd_{'batch' if self.mode == 'batch' else 'synchronous'}"]
-        return figures
+        """Each partition's cost at this mode's price ("date|theme": US dollars); nothing
+        offline or for a model without a price."""
+        key = "cost_usd_batch" if self.mode == "batch" else "cost_usd_synchronous"
+        figures = {f"{date}|{theme}": self.cost(usage_summary(texts)).get(key)
+                   for (date, theme), texts in texts_by_partition.items()}
+        return figures if all(v is not None for v in figures.values()) else {}
 
     def batch_client(self) -> BatchClient:
         settings = self.openai
@@ -180,7 +175,7 @@ class TextGeneratorResource(dg.ConfigurableResource):
         the same model, temperature 0, a few tokens, as `judge` asks them."""
         if self.openai is None:
             raise dg.Failure("the judge's batch mode needs an OpenAI-compatible server")
-        settings = BatchSettings(self.model, 0.0, JUDGE_SYSTEM_PROMPT, 8,
+        settings = BatchSettings(self.model, 0.0, JUDGE_SYSTEM_PROMPT, JUDGE_MAX_TOKENS,
                                  f"judge|{self.generator}", self.max_batch_attempts)
         return self._round(context, ledger, asset, requests_by_partition, settings, cache, [],
                            answer_row=judgement_of, failed_row=no_judgement)
@@ -212,9 +207,9 @@ class TextGeneratorResource(dg.ConfigurableResource):
 
     async def _judge_async(self, prompts: list[str], batch_deadline: float) -> list[Judgement]:
         async with self._client(self.openai) as client:
-            # A verdict is one word; a few tokens leave room for a server's preamble.
             complete = openai_acomplete_fn(client, self.model, 0.0, JUDGE_SYSTEM_PROMPT,
-                                           max_retries=self.max_retries, max_tokens=8,
+                                           max_retries=self.max_retries,
+                                           max_tokens=JUDGE_MAX_TOKENS,
                                            call_deadline_s=self.call_deadline_s,
                                            batch_deadline=batch_deadline)
             return await judge_async(prompts, complete, self.max_concurrency,

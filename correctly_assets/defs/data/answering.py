@@ -23,20 +23,21 @@ from ...store.batch_ledger import BatchLedger
 from ...domain.models import GeneratedText, PromptExample
 from ...resources.files import ArtifactStoreResource
 from ...resources.text_generator import TextGeneratorResource
+from ..automation import DAILY_DATA_ASSETS
 
 Partition = tuple[str, str]  # (date, theme)
-# The daily data assets in lineage order: a batch carries those after its own asset that its
-# run selected, and the sensor's run collecting it selects them again.
-DATA_ASSETS = ("prompt_examples", "generated_texts", "train_split")
 
 
 def downstream_in_run(context: dg.AssetExecutionContext, asset: str) -> list[str]:
+    """The daily data assets after `asset` (in lineage order) that this run selected: a
+    batch carries them, and the sensor's run collecting it selects them again."""
+    if asset not in DAILY_DATA_ASSETS:
+        return []
     # The run's selection: a launched run names it; a materialize() run's job holds only it.
     keys = context.run.asset_selection or context.job_def.asset_layer.selected_asset_keys
     selected = {key.to_user_string() for key in keys}
-    if asset not in DATA_ASSETS:
-        return []
-    return [name for name in DATA_ASSETS[DATA_ASSETS.index(asset) + 1:] if name in selected]
+    later = DAILY_DATA_ASSETS[DAILY_DATA_ASSETS.index(asset) + 1:]
+    return [name for name in later if name in selected]
 
 
 class JournaledAnswers:
