@@ -16,21 +16,31 @@ Before its fine-tune the tiny model can first learn from a copy curriculum
 swapped in, written with mistakes, so that it sees that a correction repeats its input.
 `--curriculum-steps` turns it on; `--hidden`/`--layers` try a larger tiny model.
 
+`--copy-steps` tries a copy stage first: the tiny model learns to copy strings of words (the
+train answers' own words and made-up ones, never a passage) from the learner's turn into the
+교정 후 section, with no instruction turn, which keeps rows short. The copier is then
+fine-tuned, through the project's entry point as a local base model, on the train chats
+mixed half and half with recombined curriculum passages.
+
     .venv/bin/python benchmarks/demo_model.py [--variants 40] [--max-steps 900]
         [--learning-rate 3e-3] [--curriculum-steps 600 --curriculum-chats 2000]
         [--hidden 64 --layers 2]
+        [--copy-steps 2000 --variants 10 --max-steps 600 --learning-rate 1e-3 --batch-size 16]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
+import random
+import re
 import tempfile
 import time
 from pathlib import Path
 
-from correctly_assets.domain.answer_format import parse_answer
-from correctly_assets.domain.chat_format import to_messages
+from correctly_assets.domain.answer_format import KOREAN_HEADERS, parse_answer
+from correctly_assets.domain.chat_format import prompt_messages, to_messages
 from correctly_assets.llm.offline_generator import generate_offline_answer
 from correctly_assets.inputs.single.spec import build_theme_specs
 from correctly_assets.inputs.single.workbook import read_workbook
@@ -39,6 +49,7 @@ from correctly_assets.evaluation.gleu import corpus_gleu
 from correctly_assets.resources.files import SAMPLE_WORKBOOK
 from correctly_assets.training.config import TrainingConfig
 from correctly_assets.training import tiny_model
+from correctly_assets.training.curriculum import curriculum_chats
 from correctly_assets.training.sft import run_training
 
 VALIDATION_VARIANTS = 4  # answers per passage in each validation set
@@ -61,10 +72,72 @@ def build_sets(variants: int) -> tuple[list, list, list]:
     return train, unseen, seen
 
 
-def write_chats(path: Path, answers_: list) -> Path:
-    path.write_text("".join(json.dumps({"messages": list(to_messages(a))}, ensure_ascii=False)
-                            + "\n" for a in answers_), encoding="utf-8")
+def write_chats(path: Path, answers_: list, extra_chats: list = ()) -> Path:
+    chats = [{"messages": list(to_messages(a))} for a in answers_] + list(extra_chats)
+    path.write_text("".join(json.dumps(c, ensure_ascii=False) + "\n" for c in chats),
+                    encoding="utf-8")
     return path
+
+
+COPY_BATCH, COPY_LEARNING_RATE, COPY_WARMUP = 16, 3e-3, 30
+_WORDS = re.compile(r"[A-Za-z']+|[\uac00-\ud7a3]+")
+
+
+def copy_stage(directory: Path, answers_: list, steps: int, seed: int = 0) -> Path:
+    """The tiny model built in `directory`, then trained `steps` steps to copy strings of 1-3
+    "sentences" of 4-14 words (70% the train answers' words, 30% made up) from the learner's
+    turn into the 교정 후 section; returns the directory it is saved in."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    built = tiny_model.build_tiny_model(directory / "tiny")
+    model = AutoModelForCausalLM.from_pretrained(built)
+    tokenizer = AutoTokenizer.from_pretrained(built)
+    words = sorted({w for a in answers_ for w in _WORDS.findall(f"{a.before} {a.after}")})
+    rng = random.Random(seed)
+    torch.manual_seed(seed)
+
+    def made_up() -> str:
+        return "".join(rng.choice("bcdfghklmnprstvw") + rng.choice("aeiou")
+                       for _ in range(rng.randint(1, 4)))
+
+    def sentence() -> str:
+        text = " ".join(rng.choice(words) if rng.random() < 0.7 else made_up()
+                        for _ in range(rng.randint(4, 14)))
+        return text[0].upper() + text[1:] + rng.choice(".!?.")
+
+    def row() -> tuple[list[int], list[int]]:
+        text = " ".join(sentence() for _ in range(rng.randint(1, 3)))
+        messages = [prompt_messages(text)[-1],  # the learner's turn alone: shorter rows
+                    {"role": "assistant", "content": f"### {KOREAN_HEADERS['After']} ###\n{text}"}]
+        encoded = tokenizer.apply_chat_template(messages, tokenize=True, return_dict=True,
+                                                return_assistant_tokens_mask=True)
+        ids = encoded["input_ids"]
+        return ids, [t if m else -100 for t, m in zip(ids, encoded["assistant_masks"])]
+
+    optimizer = torch.optim.AdamW(model.parameters(), lr=COPY_LEARNING_RATE, weight_decay=0.0,
+                                  betas=(0.9, 0.98))
+    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: min(
+        1.0, (step + 1) / COPY_WARMUP) * max(0.05, 0.5 * (1 + math.cos(math.pi * step / steps))))
+    model.train()
+    for step in range(steps):
+        rows = [row() for _ in range(COPY_BATCH)]
+        width = max(len(ids) for ids, _ in rows)
+        inputs = torch.full((COPY_BATCH, width), tokenizer.pad_token_id)
+        labels = torch.full((COPY_BATCH, width), -100)
+        for i, (ids, targets) in enumerate(rows):
+            inputs[i, :len(ids)], labels[i, :len(ids)] = torch.tensor(ids), torch.tensor(targets)
+        loss = model(input_ids=inputs, labels=labels).loss
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        optimizer.step()
+        schedule.step()
+        optimizer.zero_grad()
+        if step % 250 == 0 or step == steps - 1:
+            print(f"copy stage: step {step}, loss {loss.item():.3f}", flush=True)
+    model.save_pretrained(directory / "copier")
+    tokenizer.save_pretrained(directory / "copier")
+    return directory / "copier"
 
 
 def gleu(corrector: Corrector, answers_: list) -> tuple[float, float, list[str]]:
@@ -82,6 +155,8 @@ def main() -> None:
     parser.add_argument("--learning-rate", type=float, default=3e-3)
     parser.add_argument("--curriculum-steps", type=int, default=0)
     parser.add_argument("--curriculum-chats", type=int, default=2000)
+    parser.add_argument("--copy-steps", type=int, default=0)
+    parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--hidden", type=int, default=tiny_model.HIDDEN_SIZE)
     parser.add_argument("--layers", type=int, default=tiny_model.LAYERS)
     args = parser.parse_args()
@@ -89,19 +164,31 @@ def main() -> None:
     train, unseen, seen = build_sets(args.variants)
     with tempfile.TemporaryDirectory(prefix="correctly-demo-model-") as work:
         work = Path(work)
+        started = time.perf_counter()
+        base_model, extra_chats = "", []
+        if args.copy_steps:
+            base_model = str(copy_stage(work, train, args.copy_steps))
+            train_chats = [{"messages": list(to_messages(a))} for a in train]
+            extra_chats = curriculum_chats(train_chats, len(train_chats))
         config = TrainingConfig(
-            train_file=str(write_chats(work / "train.jsonl", train)), output_dir=str(work / "out"),
+            train_file=str(write_chats(work / "train.jsonl", train, extra_chats)),
+            output_dir=str(work / "out"), base_model=base_model, activation_checkpointing=False,
+            per_device_batch_size=args.batch_size,
             max_steps=args.max_steps, learning_rate=args.learning_rate, save_steps=10**6,
             logging_steps=100, mlflow_tracking_uri=f"sqlite:///{work}/mlflow.db",
             tiny_curriculum_steps=args.curriculum_steps, tiny_curriculum_chats=args.curriculum_chats)
-        started = time.perf_counter()
         result = run_training(config)
         minutes = (time.perf_counter() - started) / 60
         corrector = Corrector(result.model_dir, max_new_tokens=100)
-        print(f"\ntiny model {args.hidden} x {args.layers} layers; copy curriculum: "
-              f"{args.curriculum_steps} steps over {args.curriculum_chats} passages"
-              if args.curriculum_steps else
-              f"\ntiny model {args.hidden} x {args.layers} layers; no copy curriculum")
+        shape = f"\ntiny model {args.hidden} x {args.layers} layers"
+        if args.copy_steps:
+            print(f"{shape}; copy stage: {args.copy_steps} steps, then fine-tuned on the train "
+                  f"answers and {len(extra_chats)} curriculum passages")
+        elif args.curriculum_steps:
+            print(f"{shape}; copy curriculum: {args.curriculum_steps} steps over "
+                  f"{args.curriculum_chats} passages")
+        else:
+            print(f"{shape}; no copy curriculum")
         print(f"train: {len(train)} answers from {len(train) // args.variants} passages, "
               f"{args.max_steps} steps; {minutes:.1f} min of CPU training in all "
               f"(final train loss {result.train_loss:.3f})")
