@@ -72,8 +72,11 @@ def build_sets(variants: int) -> tuple[list, list, list]:
     return train, unseen, seen
 
 
-def write_chats(path: Path, answers_: list, extra_chats: list = ()) -> Path:
-    chats = [{"messages": list(to_messages(a))} for a in answers_] + list(extra_chats)
+def chats_of(answers_: list) -> list[dict]:
+    return [{"messages": list(to_messages(a))} for a in answers_]
+
+
+def write_chats(path: Path, chats: list[dict]) -> Path:
     path.write_text("".join(json.dumps(c, ensure_ascii=False) + "\n" for c in chats),
                     encoding="utf-8")
     return path
@@ -165,13 +168,12 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="correctly-demo-model-") as work:
         work = Path(work)
         started = time.perf_counter()
-        base_model, extra_chats = "", []
+        base_model, chats = "", chats_of(train)
+        extra_chats = curriculum_chats(chats, len(chats)) if args.copy_steps else []
         if args.copy_steps:
             base_model = str(copy_stage(work, train, args.copy_steps))
-            train_chats = [{"messages": list(to_messages(a))} for a in train]
-            extra_chats = curriculum_chats(train_chats, len(train_chats))
         config = TrainingConfig(
-            train_file=str(write_chats(work / "train.jsonl", train, extra_chats)),
+            train_file=str(write_chats(work / "train.jsonl", chats + extra_chats)),
             output_dir=str(work / "out"), base_model=base_model, activation_checkpointing=False,
             per_device_batch_size=args.batch_size,
             max_steps=args.max_steps, learning_rate=args.learning_rate, save_steps=10**6,

@@ -28,7 +28,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.demo_model import build_sets, gleu, write_chats  # noqa: E402
+from benchmarks.demo_model import build_sets, chats_of, gleu, write_chats  # noqa: E402
 from correctly_assets.domain.chat_format import to_messages  # noqa: E402
 from correctly_assets.llm.judging import judge_prompt, offline_verdict  # noqa: E402
 from correctly_assets.domain.models import TrainExample  # noqa: E402
@@ -89,7 +89,8 @@ def main() -> None:
         tracking = f"sqlite:///{work}/mlflow.db"
         started = time.perf_counter()
         sft = run_training(TrainingConfig(
-            train_file=str(write_chats(work / "train.jsonl", train)), output_dir=str(work / "sft"),
+            train_file=str(write_chats(work / "train.jsonl", chats_of(train))),
+            output_dir=str(work / "sft"),
             max_steps=args.sft_steps, learning_rate=3e-3, save_steps=10**6, logging_steps=100,
             mlflow_tracking_uri=tracking))
         sft_minutes = (time.perf_counter() - started) / 60
